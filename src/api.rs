@@ -1,0 +1,505 @@
+//! The request/response model of `GET /open-apis/drive/v1/files/task_check`:
+//! input validation, the query string, and the classification of a response
+//! into a task status or an [`Error`]. Pure functions, no I/O.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Kind};
+
+/// The endpoint's path; the base URL supplies scheme, host and port.
+pub(crate) const TASK_CHECK_PATH: &str = "/open-apis/drive/v1/files/task_check";
+/// Longest token accepted, in bytes.
+pub(crate) const MAX_TOKEN_LEN: usize = 4096;
+/// Longest task id accepted, in bytes.
+pub(crate) const MAX_TASK_ID_LEN: usize = 1024;
+/// Largest response body read; a longer one is a protocol error.
+pub(crate) const MAX_BODY_LEN: u64 = 1024 * 1024;
+/// Longest piece of server-supplied text (`msg`, a status value) kept in a message.
+const MAX_QUOTED_LEN: usize = 160;
+
+/// The state of an asynchronous drive task, as the platform documents it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// `"success"`: the task has finished.
+    Success,
+    /// `"fail"`: the task has failed.
+    Fail,
+    /// `"process"`: the task is still running.
+    Process,
+}
+
+impl TaskStatus {
+    fn parse(s: &str) -> Option<TaskStatus> {
+        match s {
+            "success" => Some(TaskStatus::Success),
+            "fail" => Some(TaskStatus::Fail),
+            "process" => Some(TaskStatus::Process),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a token: non-empty, at most [`MAX_TOKEN_LEN`] bytes, visible ASCII
+/// only (which also rules out CR/LF header injection). The token itself never
+/// appears in the error message.
+pub fn check_token(token: &[u8]) -> Result<&str, Error> {
+    if token.is_empty() {
+        return Err(Error::invalid("token is empty"));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Error::invalid(format!(
+            "token is longer than {MAX_TOKEN_LEN} bytes"
+        )));
+    }
+    if token.starts_with(b"Bearer ") || token.starts_with(b"bearer ") {
+        return Err(Error::invalid(
+            "token starts with \"Bearer \": pass the bare access token; the library adds the \"Bearer \" prefix",
+        ));
+    }
+    if let Some(pos) = token.iter().position(|b| !(0x21..=0x7e).contains(b)) {
+        let what = match token[pos] {
+            b' ' => "a space",
+            b'\r' | b'\n' => "a line break",
+            b if b.is_ascii_control() => "a control character",
+            _ => "a non-ASCII byte",
+        };
+        return Err(Error::invalid(format!(
+            "token contains {what} at byte {pos}; a token is visible ASCII only"
+        )));
+    }
+    // Visible ASCII is valid UTF-8.
+    std::str::from_utf8(token).map_err(|_| Error::invalid("token is not UTF-8"))
+}
+
+/// Checks a task id: non-empty, at most [`MAX_TASK_ID_LEN`] bytes, UTF-8.
+/// Otherwise it is opaque text, sent percent-encoded.
+pub fn check_task_id(task_id: &[u8]) -> Result<&str, Error> {
+    if task_id.is_empty() {
+        return Err(Error::invalid("task_id is empty"));
+    }
+    if task_id.len() > MAX_TASK_ID_LEN {
+        return Err(Error::invalid(format!(
+            "task_id is longer than {MAX_TASK_ID_LEN} bytes"
+        )));
+    }
+    std::str::from_utf8(task_id).map_err(|e| {
+        Error::invalid(format!(
+            "task_id is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })
+}
+
+/// Appends `value` percent-encoded as one query value: every byte outside
+/// RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`.
+pub fn push_query_value(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
+        }
+    }
+}
+
+/// What the classification needs from an HTTP response.
+#[derive(Debug, Default)]
+pub struct Reply<'a> {
+    pub status: u16,
+    /// The `X-Tt-Logid` header.
+    pub log_id: Option<&'a str>,
+    /// The `x-ogw-ratelimit-reset` header (seconds).
+    pub ratelimit_reset: Option<&'a str>,
+    /// The `Content-Type` header, used only to describe a non-platform body.
+    pub content_type: Option<&'a str>,
+    /// The `Location` header of a redirect.
+    pub location: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default, borrow)]
+    msg: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    data: Option<Data<'a>>,
+    #[serde(default, borrow)]
+    error: Option<ErrorDetail<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Data<'a> {
+    #[serde(default, borrow)]
+    status: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail<'a> {
+    #[serde(default, borrow)]
+    log_id: Option<Cow<'a, str>>,
+}
+
+/// Parses the body as the platform's JSON envelope. Only a JSON object is an
+/// envelope; serde_json's recursion limit keeps deep nesting off the stack.
+fn parse_envelope(body: &[u8]) -> Result<Envelope<'_>, String> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => return Err("the body is empty".into()),
+        Some(b'{') => {}
+        Some(_) => return Err("the body is not a JSON object".into()),
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| format!("the body is not the platform's JSON envelope ({e})"))
+}
+
+/// Classifies a complete response: the documented statuses, platform errors
+/// (whatever the HTTP status), redirects, and everything else.
+pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
+    let parsed = parse_envelope(reply.body);
+    // Present only in failure bodies, so this copy is off the success path.
+    let body_log_id: Option<String> = match &parsed {
+        Ok(env) => env
+            .error
+            .as_ref()
+            .and_then(|e| e.log_id.as_deref().map(str::to_owned)),
+        Err(_) => None,
+    };
+    let fail = |kind: Kind, message: String| -> Error {
+        Error {
+            kind,
+            http_status: reply.status,
+            retry_after_ms: retry_after_ms(reply.ratelimit_reset),
+            log_id: clean(reply.log_id.or(body_log_id.as_deref()).unwrap_or(""), 63),
+            message,
+        }
+    };
+    let success = (200..300).contains(&reply.status);
+
+    if (300..400).contains(&reply.status) {
+        let to = reply
+            .location
+            .map(|l| format!(" to {}", clean(l, MAX_QUOTED_LEN)))
+            .unwrap_or_default();
+        return Err(fail(
+            Kind::Http,
+            format!(
+                "HTTP {} redirect{to} not followed: credentials are never sent to another URL; check the base URL",
+                reply.status
+            ),
+        ));
+    }
+
+    let env = match parsed {
+        Ok(env) if env.code.is_some() => env,
+        Ok(_) if success => {
+            return Err(fail(
+                Kind::Protocol,
+                format!("HTTP {} response has no `code` field", reply.status),
+            ));
+        }
+        Err(why) if success => {
+            return Err(fail(
+                Kind::Protocol,
+                format!("HTTP {} response: {why}", reply.status),
+            ));
+        }
+        _ => return Err(fail(Kind::Http, describe_http_failure(reply))),
+    };
+
+    let code = match env.code.as_ref() {
+        Some(serde_json::Value::Number(n)) => n.as_i64().map_or_else(
+            || {
+                if n.is_u64() {
+                    Err(format!("platform code {n} is out of range"))
+                } else {
+                    Err(format!("platform code {n} is not an integer"))
+                }
+            },
+            Ok,
+        ),
+        Some(other) => Err(format!(
+            "platform code is not an integer (found {})",
+            json_type(other)
+        )),
+        None => unreachable!("checked above"),
+    };
+    let code = match code {
+        Ok(code) => code,
+        Err(why) => return Err(fail(Kind::Protocol, why)),
+    };
+    let msg = env.msg.as_deref().map(|m| clean(m, MAX_QUOTED_LEN));
+
+    if code != 0 {
+        let Ok(platform) = i32::try_from(code) else {
+            return Err(fail(
+                Kind::Protocol,
+                format!("platform code {code} is out of range"),
+            ));
+        };
+        if platform < 0 {
+            return Err(fail(
+                Kind::Protocol,
+                format!("platform code {code} is negative"),
+            ));
+        }
+        let msg = msg.unwrap_or_else(|| "(no msg)".into());
+        return Err(fail(
+            Kind::Platform(platform),
+            format!("platform error {platform} (HTTP {}): {msg}", reply.status),
+        ));
+    }
+
+    if !success {
+        return Err(fail(
+            Kind::Http,
+            format!("HTTP {} with a body that reports code 0", reply.status),
+        ));
+    }
+    let Some(data) = env.data else {
+        return Err(fail(
+            Kind::Protocol,
+            "response has code 0 but no `data` object".into(),
+        ));
+    };
+    let Some(status) = data.status else {
+        return Err(fail(
+            Kind::Protocol,
+            "response has code 0 but no `data.status`".into(),
+        ));
+    };
+    TaskStatus::parse(&status).ok_or_else(|| {
+        fail(
+            Kind::Protocol,
+            format!(
+                "unknown task status \"{}\" (expected success, fail or process)",
+                clean(&status, MAX_QUOTED_LEN)
+            ),
+        )
+    })
+}
+
+fn describe_http_failure(reply: &Reply<'_>) -> String {
+    let reason = match reply.status {
+        400 => " Bad Request",
+        401 => " Unauthorized",
+        403 => " Forbidden",
+        404 => " Not Found",
+        429 => " Too Many Requests",
+        500 => " Internal Server Error",
+        502 => " Bad Gateway",
+        503 => " Service Unavailable",
+        504 => " Gateway Timeout",
+        _ => "",
+    };
+    let ctype = reply
+        .content_type
+        .map(|c| clean(c, 60))
+        .unwrap_or_else(|| "no content type".into());
+    format!(
+        "HTTP {}{reason} with a body that is not a platform error ({ctype}, {} bytes)",
+        reply.status,
+        reply.body.len()
+    )
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// `x-ogw-ratelimit-reset` is whole seconds; anything else is ignored.
+fn retry_after_ms(header: Option<&str>) -> u32 {
+    header
+        .and_then(|h| h.trim().parse::<u64>().ok())
+        .map(|s| u32::try_from(s.saturating_mul(1000)).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
+
+/// Server-supplied text made safe to show: control characters replaced, cut
+/// at a character boundary to at most `max` bytes.
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
+    for c in s.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply<'_> {
+        Reply {
+            status,
+            body: body.as_bytes(),
+            ..Reply::default()
+        }
+    }
+
+    fn kind(r: Result<TaskStatus, Error>) -> Kind {
+        r.unwrap_err().kind
+    }
+
+    #[test]
+    fn documented_statuses() {
+        for (s, want) in [
+            ("success", TaskStatus::Success),
+            ("fail", TaskStatus::Fail),
+            ("process", TaskStatus::Process),
+        ] {
+            let body = format!(r#"{{"code":0,"msg":"success","data":{{"status":"{s}"}}}}"#);
+            assert_eq!(classify(&reply(200, &body)), Ok(want));
+        }
+    }
+
+    #[test]
+    fn platform_codes_pass_through_whatever_the_http_status() {
+        let body = r#"{"code":99991663,"msg":"Invalid access token","error":{"log_id":"L1"}}"#;
+        for status in [200, 400, 401] {
+            let e = classify(&reply(status, body)).unwrap_err();
+            assert_eq!(e.kind, Kind::Platform(99991663));
+            assert_eq!(e.http_status, status);
+            assert_eq!(e.log_id, "L1");
+            assert!(e.message.contains("Invalid access token"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn header_log_id_wins_and_reset_is_milliseconds() {
+        let r = Reply {
+            status: 429,
+            log_id: Some("HDR"),
+            ratelimit_reset: Some("3"),
+            body: br#"{"code":99991400,"msg":"limit","error":{"log_id":"BODY"}}"#,
+            ..Reply::default()
+        };
+        let e = classify(&r).unwrap_err();
+        assert_eq!(e.kind, Kind::Platform(99991400));
+        assert_eq!(e.retry_after_ms, 3000);
+        assert_eq!(e.log_id, "HDR");
+    }
+
+    #[test]
+    fn bad_codes_are_protocol_errors() {
+        for body in [
+            r#"{"code":-5,"msg":"x"}"#,
+            r#"{"code":4294967296,"msg":"x"}"#,
+            r#"{"code":18446744073709551615}"#,
+            r#"{"code":"1061003"}"#,
+            r#"{"code":1.5}"#,
+            r#"{"code":true}"#,
+        ] {
+            assert_eq!(kind(classify(&reply(200, body))), Kind::Protocol, "{body}");
+            assert_eq!(kind(classify(&reply(404, body))), Kind::Protocol, "{body}");
+        }
+    }
+
+    #[test]
+    fn wrong_shapes_are_protocol_errors_on_2xx() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        for body in [
+            "",
+            "   ",
+            "not json",
+            "[0,\"success\",{\"status\":\"success\"}]",
+            r#"{"msg":"success"}"#,
+            r#"{"code":0,"msg":"success"}"#,
+            r#"{"code":0,"data":{}}"#,
+            r#"{"code":0,"data":{"status":3}}"#,
+            r#"{"code":0,"data":{"status":"finished"}}"#,
+            r#"{"code":0,"data":{"status":"success"}} trailing"#,
+            &deep,
+        ] {
+            assert_eq!(
+                kind(classify(&reply(200, body))),
+                Kind::Protocol,
+                "{body:.40}"
+            );
+        }
+        let e = classify(&reply(200, r#"{"code":0,"data":{"status":"finished"}}"#)).unwrap_err();
+        assert!(e.message.contains("\"finished\""), "{}", e.message);
+    }
+
+    #[test]
+    fn non_platform_http_errors() {
+        let mut r = reply(502, "<html>Bad Gateway</html>");
+        r.content_type = Some("text/html");
+        let e = classify(&r).unwrap_err();
+        assert_eq!(e.kind, Kind::Http);
+        assert_eq!(e.http_status, 502);
+        assert!(e.message.contains("text/html"), "{}", e.message);
+        let mut r = reply(302, "");
+        r.location = Some("http://elsewhere/");
+        let e = classify(&r).unwrap_err();
+        assert_eq!(e.kind, Kind::Http);
+        assert_eq!(e.http_status, 302);
+        // A redirect is never followed, even with a success body.
+        let r = reply(301, r#"{"code":0,"data":{"status":"success"}}"#);
+        assert_eq!(kind(classify(&r)), Kind::Http);
+    }
+
+    #[test]
+    fn tokens_are_checked() {
+        assert!(check_token(b"t-abc").is_ok());
+        for bad in [
+            &b""[..],
+            b"Bearer t-abc",
+            b"t-a b",
+            b"t-a\r\nX: y",
+            b"t-\x7f",
+            "t-中".as_bytes(),
+            &[b'a'; MAX_TOKEN_LEN + 1],
+        ] {
+            let e = check_token(bad).unwrap_err();
+            assert_eq!(e.kind, Kind::InvalidArgument);
+            assert!(!e.message.contains("t-a"), "token leaked: {}", e.message);
+        }
+        assert!(check_token(&[b'a'; MAX_TOKEN_LEN]).is_ok());
+        assert!(
+            check_token(b"Bearer x")
+                .unwrap_err()
+                .message
+                .contains("Bearer")
+        );
+    }
+
+    #[test]
+    fn task_ids_are_checked() {
+        assert_eq!(check_task_id("中 &#".as_bytes()), Ok("中 &#"));
+        assert!(check_task_id(b"").is_err());
+        assert!(check_task_id(b"\xff").is_err());
+        assert!(check_task_id(&[b'1'; MAX_TASK_ID_LEN + 1]).is_err());
+        assert!(check_task_id(&[b'1'; MAX_TASK_ID_LEN]).is_ok());
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        let mut s = String::new();
+        push_query_value(&mut s, "a&b=c d%+#中~._-Z9");
+        assert_eq!(s, "a%26b%3Dc%20d%25%2B%23%E4%B8%AD~._-Z9");
+    }
+
+    #[test]
+    fn clean_cuts_at_char_boundaries() {
+        assert_eq!(clean("ab中", 4), "ab");
+        assert_eq!(clean("a\nb", 10), "a b");
+    }
+}

@@ -1,0 +1,386 @@
+//! Client configuration: the validated settings a [`Client`](crate::client::Client)
+//! is built from, and their loading from the environment for the default client.
+//!
+//! Every parser here returns a message that names what was wrong (and, for
+//! environment variables, which variable) but never echoes a secret such as a
+//! proxy password.
+
+use std::time::Duration;
+
+use ureq::http::Uri;
+use ureq::tls::{Certificate, PemItem};
+use ureq::{Proxy, ProxyProtocol};
+
+use crate::error::Error;
+
+/// Feishu (China) Open Platform.
+pub(crate) const FEISHU_BASE_URL: &str = "https://open.feishu.cn";
+/// The whole-call deadline unless configured.
+pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 30_000;
+/// The connect timeout unless configured (never longer than the deadline).
+pub(crate) const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
+/// Largest CA file read.
+const MAX_CA_FILE_LEN: u64 = 4 * 1024 * 1024;
+
+/// Validated client settings.
+#[derive(Clone)]
+pub struct Config {
+    /// `scheme://authority`, lowercase scheme, no trailing slash.
+    pub base_url: String,
+    pub connect_timeout: Duration,
+    /// The whole-call deadline.
+    pub timeout: Duration,
+    /// Roots added to the bundled Mozilla roots.
+    pub extra_roots: Vec<Certificate<'static>>,
+    pub proxy: Option<ProxySetting>,
+}
+
+/// An HTTP CONNECT proxy.
+#[derive(Clone)]
+pub struct ProxySetting {
+    pub proxy: Proxy,
+    /// `http://host:port`, without credentials: safe to show.
+    pub display: String,
+}
+
+impl Default for Config {
+    /// Built-in defaults: Feishu, 30 s deadline, bundled roots, no proxy.
+    fn default() -> Config {
+        Config {
+            base_url: FEISHU_BASE_URL.to_owned(),
+            connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS.into()),
+            timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS.into()),
+            extra_roots: Vec::new(),
+            proxy: None,
+        }
+    }
+}
+
+impl Config {
+    /// The default client's configuration: the built-in defaults overridden by
+    /// `FEISHU_BASE_URL`, `FEISHU_TIMEOUT_MS`, `FEISHU_CA_FILE` and the proxy
+    /// variables (`HTTPS_PROXY`/`ALL_PROXY` with `NO_PROXY`, as curl reads them).
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// [`Config::from_env`] with the variables read through `var` (for tests).
+    pub fn from_vars(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, Error> {
+        // An unset or empty variable means "not set", as in curl.
+        let get = |name: &str| -> Result<Option<String>, Error> {
+            match var(name) {
+                None => Ok(None),
+                Some(v) if v.is_empty() => Ok(None),
+                Some(v) => v
+                    .into_string()
+                    .map(Some)
+                    .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8"))),
+            }
+        };
+        let named = |name: &str, e: Error| Error::invalid(format!("{name}: {}", e.message));
+
+        let mut config = Config::default();
+        if let Some(url) = get("FEISHU_BASE_URL")? {
+            config.base_url = parse_base_url(&url).map_err(|e| named("FEISHU_BASE_URL", e))?;
+        }
+        if let Some(ms) = get("FEISHU_TIMEOUT_MS")? {
+            let ms: u32 = ms.trim().parse().ok().filter(|&ms| ms > 0).ok_or_else(|| {
+                Error::invalid(format!(
+                    "FEISHU_TIMEOUT_MS={:?} is not a whole number of milliseconds from 1 to {}",
+                    crate::api::clean(&ms, 40),
+                    u32::MAX
+                ))
+            })?;
+            config.timeout = Duration::from_millis(ms.into());
+        }
+        if let Some(path) = get("FEISHU_CA_FILE")? {
+            config.extra_roots = load_ca_file(&path).map_err(|e| named("FEISHU_CA_FILE", e))?;
+        }
+
+        // curl's choice of variables: https_proxy/HTTPS_PROXY for https, only
+        // lowercase http_proxy for http, ALL_PROXY for both; NO_PROXY excludes hosts.
+        let candidates: &[&str] = if config.base_url.starts_with("https:") {
+            &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
+        } else {
+            &["http_proxy", "all_proxy", "ALL_PROXY"]
+        };
+        for name in candidates {
+            if let Some(url) = get(name)? {
+                let no_proxy = match get("no_proxy")? {
+                    Some(v) => Some(v),
+                    None => get("NO_PROXY")?,
+                };
+                let proxy = parse_proxy(&url, no_proxy.as_deref()).map_err(|e| named(name, e))?;
+                config.proxy = Some(proxy);
+                break;
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Validates a base URL: `http` or `https`, a host, an optional port, and no
+/// user info, path (other than `/`), query or fragment. Returns it normalized.
+pub fn parse_base_url(url: &str) -> Result<String, Error> {
+    // A URL with user info is not echoed: it may hold a password.
+    let shown = if url.contains('@') {
+        "(with user info)".to_owned()
+    } else {
+        crate::api::clean(url, 100)
+    };
+    let bad = |why: &str| Error::invalid(format!("base URL \"{shown}\" {why}"));
+    if url.contains('#') {
+        return Err(bad("has a fragment; give only scheme://host[:port]"));
+    }
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| bad("is not a valid URL; expected e.g. https://open.feishu.cn"))?;
+    let scheme = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("https") => "https",
+        Some("http") => "http",
+        Some(_) => return Err(bad("has an unsupported scheme; use https:// (or http://)")),
+        None => return Err(bad("has no scheme; expected e.g. https://open.feishu.cn")),
+    };
+    let Some(authority) = uri.authority() else {
+        return Err(bad("has no host"));
+    };
+    if authority.as_str().contains('@') {
+        return Err(bad(
+            "contains user info; credentials do not belong in the base URL",
+        ));
+    }
+    if authority.host().is_empty() {
+        return Err(bad("has no host"));
+    }
+    if !matches!(uri.path(), "" | "/") {
+        return Err(bad(
+            "has a path; give only scheme://host[:port] (the library adds /open-apis/...)",
+        ));
+    }
+    if uri.query().is_some() {
+        return Err(bad("has a query string; give only scheme://host[:port]"));
+    }
+    Ok(format!(
+        "{scheme}://{}",
+        authority.as_str().to_ascii_lowercase()
+    ))
+}
+
+/// Reads the PEM certificates of `path`. A file that cannot be read, is too
+/// large, or holds no certificate is an error.
+pub fn load_ca_file(path: &str) -> Result<Vec<Certificate<'static>>, Error> {
+    let shown = crate::api::clean(path, 120);
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::invalid(format!("cannot read CA file \"{shown}\": {e}")))?;
+    if meta.len() > MAX_CA_FILE_LEN {
+        return Err(Error::invalid(format!(
+            "CA file \"{shown}\" is larger than {MAX_CA_FILE_LEN} bytes"
+        )));
+    }
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::invalid(format!("cannot read CA file \"{shown}\": {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {} // keys and other sections are ignored
+            Err(e) => {
+                return Err(Error::invalid(format!(
+                    "CA file \"{shown}\" is not valid PEM: {e}"
+                )));
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(Error::invalid(format!(
+            "CA file \"{shown}\" contains no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    Ok(certs)
+}
+
+/// Parses an HTTP CONNECT proxy URL (`http://[user:pass@]host[:port]`; a URL
+/// without a scheme is taken as http, as curl does) and the `NO_PROXY` list.
+pub fn parse_proxy(url: &str, no_proxy: Option<&str>) -> Result<ProxySetting, Error> {
+    let with_scheme;
+    let url = if url.contains("://") {
+        url
+    } else {
+        with_scheme = format!("http://{url}");
+        &with_scheme
+    };
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    if !scheme.eq_ignore_ascii_case("http") {
+        return Err(Error::invalid(format!(
+            "proxy URL has the unsupported scheme \"{}\"; only http:// (HTTP CONNECT) proxies are supported",
+            crate::api::clean(scheme, 20)
+        )));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let invalid =
+        || Error::invalid("proxy URL is not of the form http://[user:password@]host[:port]");
+    let hostport_uri: Uri = format!("http://{hostport}")
+        .parse()
+        .map_err(|_| invalid())?;
+    let host_authority = hostport_uri.authority().ok_or_else(invalid)?;
+    let host = host_authority.host();
+    if host.is_empty() {
+        return Err(invalid());
+    }
+    let port = host_authority.port_u16().unwrap_or(1080);
+    let display = format!("http://{host}:{port}");
+
+    let mut builder = Proxy::builder(ProxyProtocol::Http).host(host).port(port);
+    if let Some(userinfo) = userinfo {
+        let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let user = percent_decode(user).ok_or_else(invalid)?;
+        let pass = percent_decode(pass).ok_or_else(invalid)?;
+        builder = builder.username(&user).password(&pass);
+    }
+    for entry in no_proxy.unwrap_or("").split(',') {
+        let entry = entry.trim();
+        if !entry.is_empty() {
+            builder = builder.no_proxy(entry);
+        }
+    }
+    let proxy = builder.build().map_err(|_| invalid())?;
+    Ok(ProxySetting { proxy, display })
+}
+
+/// Decodes `%XX` escapes (user info of a proxy URL); None if malformed.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, Error> {
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Config::from_vars(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            parse_base_url("https://open.feishu.cn").unwrap(),
+            "https://open.feishu.cn"
+        );
+        assert_eq!(
+            parse_base_url("HTTPS://Open.Larksuite.com/").unwrap(),
+            "https://open.larksuite.com"
+        );
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse_base_url("http://[::1]:8080").unwrap(),
+            "http://[::1]:8080"
+        );
+        for bad in [
+            "",
+            "open.feishu.cn",
+            "ftp://open.feishu.cn",
+            "https://open.feishu.cn/open-apis",
+            "https://open.feishu.cn?x=1",
+            "https://open.feishu.cn#frag",
+            "https://user:pw@open.feishu.cn",
+            "https://",
+            "https://open feishu.cn",
+        ] {
+            let e = parse_base_url(bad).unwrap_err();
+            assert!(e.message.starts_with("base URL"), "{bad}: {}", e.message);
+        }
+        let e = parse_base_url("https://user:hunter2@host").unwrap_err();
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
+    }
+
+    #[test]
+    fn env_defaults_and_overrides() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.base_url, FEISHU_BASE_URL);
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert!(c.proxy.is_none());
+        let c = from(&[
+            ("FEISHU_BASE_URL", "http://127.0.0.1:9"),
+            ("FEISHU_TIMEOUT_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(c.base_url, "http://127.0.0.1:9");
+        assert_eq!(c.timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable() {
+        for (var, val) in [
+            ("FEISHU_BASE_URL", "ftp://x"),
+            ("FEISHU_TIMEOUT_MS", "0"),
+            ("FEISHU_TIMEOUT_MS", "abc"),
+            ("FEISHU_TIMEOUT_MS", "99999999999"),
+            ("FEISHU_CA_FILE", "/nonexistent/ca.pem"),
+            ("HTTPS_PROXY", "socks5://127.0.0.1:1080"),
+        ] {
+            let e = from(&[(var, val)]).unwrap_err();
+            assert!(e.message.contains(var), "{var}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn proxies_follow_curl_and_hide_passwords() {
+        let c = from(&[
+            ("HTTPS_PROXY", "http://bob:s3cret@proxy.local:3128"),
+            ("NO_PROXY", "localhost"),
+        ])
+        .unwrap();
+        let p = c.proxy.unwrap();
+        assert_eq!(p.display, "http://proxy.local:3128");
+        assert_eq!(p.proxy.username(), Some("bob"));
+        assert_eq!(p.proxy.password(), Some("s3cret"));
+        // Plain-http base URLs ignore HTTPS_PROXY, as curl does.
+        let c = from(&[
+            ("FEISHU_BASE_URL", "http://127.0.0.1:1"),
+            ("HTTPS_PROXY", "proxy:3128"),
+        ])
+        .unwrap();
+        assert!(c.proxy.is_none());
+        let e = parse_proxy("socks5://u:hunter2@h:1", None).unwrap_err();
+        assert!(!e.message.contains("hunter2"));
+        let e = parse_proxy("http://u:hunter2@", None).unwrap_err();
+        assert!(!e.message.contains("hunter2"));
+    }
+
+    #[test]
+    fn ca_files_must_hold_certificates() {
+        let dir = std::env::temp_dir().join(format!("feishu-ca-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificates here\n").unwrap();
+        let e = load_ca_file(empty.to_str().unwrap()).unwrap_err();
+        assert!(e.message.contains("no PEM certificate"), "{}", e.message);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

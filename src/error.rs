@@ -1,0 +1,183 @@
+//! The one error type of the core, and the numeric codes of the C ABI.
+//!
+//! Every failure of the library is an [`Error`]: a [`Kind`] that decides the
+//! return code, plus the details a developer needs to act on it (HTTP status,
+//! rate-limit advice, the platform's log id, a message). Messages are built
+//! only from our own text and from what the server sent; no token or secret is
+//! ever formatted into one.
+
+use std::ffi::CStr;
+use std::fmt;
+
+/// Success.
+pub const FEISHU_OK: i32 = 0;
+/// NULL, empty, over-long or ill-formed input, or a bad configuration value; nothing was sent.
+pub const FEISHU_ERR_INVALID_ARGUMENT: i32 = -1;
+/// DNS, connect, TLS, reset, or truncated transfer.
+pub const FEISHU_ERR_NETWORK: i32 = -2;
+/// The call's deadline passed.
+pub const FEISHU_ERR_TIMEOUT: i32 = -3;
+/// A non-2xx HTTP status whose body is not a platform error (an HTML 502, a redirect, ...).
+pub const FEISHU_ERR_HTTP: i32 = -4;
+/// A 2xx response whose body is not the documented shape, or a body that is too large.
+pub const FEISHU_ERR_PROTOCOL: i32 = -5;
+/// A wait was cancelled by the caller.
+pub const FEISHU_ERR_CANCELLED: i32 = -6;
+/// A bug: a Rust panic was caught at the C boundary.
+pub const FEISHU_ERR_INTERNAL: i32 = -99;
+
+/// What went wrong, which decides the code a call returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    InvalidArgument,
+    Network,
+    Timeout,
+    Http,
+    Protocol,
+    Cancelled,
+    Internal,
+    /// The platform's own non-zero `code`, in `1..=i32::MAX`.
+    Platform(i32),
+}
+
+impl Kind {
+    /// The C return code of this kind.
+    pub fn code(self) -> i32 {
+        match self {
+            Kind::InvalidArgument => FEISHU_ERR_INVALID_ARGUMENT,
+            Kind::Network => FEISHU_ERR_NETWORK,
+            Kind::Timeout => FEISHU_ERR_TIMEOUT,
+            Kind::Http => FEISHU_ERR_HTTP,
+            Kind::Protocol => FEISHU_ERR_PROTOCOL,
+            Kind::Cancelled => FEISHU_ERR_CANCELLED,
+            Kind::Internal => FEISHU_ERR_INTERNAL,
+            Kind::Platform(code) => code,
+        }
+    }
+}
+
+/// A failure with everything known about it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: Kind,
+    /// The HTTP status of the response, 0 when none was received.
+    pub http_status: u16,
+    /// The wait advised by `x-ogw-ratelimit-reset`, in milliseconds; 0 if none.
+    pub retry_after_ms: u32,
+    /// `X-Tt-Logid`, else the body's `error.log_id`; empty if none.
+    pub log_id: String,
+    /// What happened, for a developer. Never contains a token or secret.
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            http_status: 0,
+            retry_after_ms: 0,
+            log_id: String::new(),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::new(Kind::InvalidArgument, message)
+    }
+
+    pub fn code(&self) -> i32 {
+        self.kind.code()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if !self.log_id.is_empty() {
+            write!(f, " (log id {})", self.log_id)?;
+        }
+        Ok(())
+    }
+}
+
+// Debug is written by hand so that it shows exactly the fields above, which
+// hold no secret by construction.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("code", &self.code())
+            .field("http_status", &self.http_status)
+            .field("retry_after_ms", &self.retry_after_ms)
+            .field("log_id", &self.log_id)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The static description of a return code, as `feishu_strerror` gives it.
+pub fn describe(code: i32) -> &'static CStr {
+    match code {
+        FEISHU_OK => c"success",
+        FEISHU_ERR_INVALID_ARGUMENT => c"invalid argument (nothing was sent)",
+        FEISHU_ERR_NETWORK => c"network error (DNS, connect, TLS, reset or truncated transfer)",
+        FEISHU_ERR_TIMEOUT => c"the call's deadline passed",
+        FEISHU_ERR_HTTP => c"HTTP error without a platform error body",
+        FEISHU_ERR_PROTOCOL => c"response not in the documented shape, or too large",
+        FEISHU_ERR_CANCELLED => c"cancelled by the caller",
+        FEISHU_ERR_INTERNAL => c"internal error (a bug in libfeishu_task)",
+        1061001 => c"platform: internal error (transient, retry later)",
+        1061002 => c"platform: params error",
+        1061003 => c"platform: task not found",
+        99991400 => c"platform: rate limited",
+        99991661 => c"platform: missing or malformed Authorization",
+        99991663 => c"platform: tenant_access_token invalid or expired",
+        99991664 => c"platform: app_access_token invalid",
+        99991668 => c"platform: user_access_token invalid",
+        99991671 => c"platform: token format wrong (must start t- or u-)",
+        99991672 => c"platform: app lacks the required scope",
+        99991677 => c"platform: user_access_token expired",
+        c if c > 0 => c"platform error (see the Feishu error code reference)",
+        _ => c"unknown error code",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_contract() {
+        assert_eq!(Kind::InvalidArgument.code(), -1);
+        assert_eq!(Kind::Network.code(), -2);
+        assert_eq!(Kind::Timeout.code(), -3);
+        assert_eq!(Kind::Http.code(), -4);
+        assert_eq!(Kind::Protocol.code(), -5);
+        assert_eq!(Kind::Cancelled.code(), -6);
+        assert_eq!(Kind::Internal.code(), -99);
+        assert_eq!(Kind::Platform(1061003).code(), 1061003);
+    }
+
+    #[test]
+    fn every_code_has_a_description() {
+        for code in [
+            -99,
+            -7,
+            -6,
+            -5,
+            -4,
+            -3,
+            -2,
+            -1,
+            0,
+            1,
+            1061003,
+            i32::MAX,
+            i32::MIN,
+        ] {
+            assert!(!describe(code).is_empty());
+        }
+        assert_eq!(describe(-7), c"unknown error code");
+    }
+}

@@ -1,0 +1,1538 @@
+//! A mock of the Feishu Open Platform endpoint
+//! `GET /open-apis/drive/v1/files/task_check?task_id=...`, for the tests.
+//!
+//! Std only, so it can be included as a plain module:
+//!
+//! ```ignore
+//! #[path = "support/server.rs"]
+//! mod server;
+//! let srv = server::Server::start();
+//! // point the client at srv.base_url() ...
+//! ```
+//!
+//! It speaks HTTP/1.1 on loopback with one thread per connection and keep-alive. What a request
+//! gets back is decided, in this order:
+//!
+//! 1. `/_mock/...`: the admin endpoints (not counted, not recorded):
+//!    `GET /_mock/stats` -> `{"requests":N,"connections":M}`, `POST /_mock/reset` (counters,
+//!    recorded requests and sequences), `GET /_mock/requests` (the recorded requests as JSON).
+//! 2. Anything but `GET /open-apis/drive/v1/files/task_check` -> 404 `{"code":404,"msg":"page not found"}`.
+//! 3. No `Authorization: Bearer <token>` (or an empty token) -> 400 / 99991661;
+//!    token `t-expired` -> 400 / 99991663.
+//! 4. No `task_id` query parameter, or an empty one -> 400 / 1061002.
+//! 5. The next reply queued by [`Server::set_sequence`] for that task id, if any.
+//! 6. The name-based default of [`default_reply`], so a C program can script the server just by
+//!    choosing task ids (the table is on [`default_reply`]).
+//!
+//! Every response except [`Reply::Reset`] and [`Reply::Stall`] carries a fresh, process-wide
+//! unique `X-Tt-Logid` (30 digits); error bodies repeat it as `"error":{"log_id":"..."}`.
+//! Malformed requests get 400 (431 for a head over 64 KiB) and the connection is closed; they
+//! are not counted as requests. The server never panics on what a peer sends.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// The one endpoint that serves tasks.
+pub const TASK_CHECK_PATH: &str = "/open-apis/drive/v1/files/task_check";
+/// Largest accepted request head (request line + headers); larger gets 431 and a close.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// `msg` of code 99991661.
+pub const MSG_MISSING_TOKEN: &str =
+    "Missing access token for authorization. Please make a request with token attached.";
+/// `msg` of code 99991663.
+pub const MSG_INVALID_TOKEN: &str =
+    "Invalid access token for authorization. Please make a request with token attached.";
+/// `msg` of code 99991400.
+pub const MSG_RATE_LIMITED: &str = "request trigger frequency limit";
+/// Value of `x-ogw-ratelimit-limit` on a 429.
+pub const RATE_LIMIT_CAP: u64 = 5;
+/// `Location` of [`Reply::Redirect`] (port 9, where nothing listens).
+pub const REDIRECT_LOCATION: &str = "http://127.0.0.1:9/elsewhere";
+/// Body of [`Reply::Html`].
+pub const HTML_BODY: &str = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+/// Body of [`Reply::Garbage`].
+pub const GARBAGE_BODY: &str = "this is not json";
+/// Body of a success reply with status `success`.
+pub const SUCCESS_BODY: &str = r#"{"code":0,"msg":"success","data":{"status":"success"}}"#;
+/// Body of the 404 for unknown paths.
+pub const PAGE_NOT_FOUND_BODY: &str = r#"{"code":404,"msg":"page not found"}"#;
+/// How many `a`s [`Reply::Oversized`] puts in `msg` (the body is this plus 19 bytes).
+pub const OVERSIZED_FILL: usize = 2 * 1024 * 1024;
+/// Nesting depth of [`Reply::DeepJson`].
+pub const DEEP_JSON_DEPTH: usize = 100_000;
+/// `Content-Length` that [`Reply::Truncated`] announces ...
+pub const TRUNCATED_DECLARED: usize = 100;
+/// ... and how many body bytes it actually sends before closing.
+pub const TRUNCATED_SENT: usize = 20;
+/// Longest a [`Reply::Stall`] holds its connection.
+pub const STALL_LIMIT: Duration = Duration::from_secs(120);
+
+const JSON: &str = "application/json; charset=utf-8";
+/// Read timeout of every socket: how often a blocked handler looks at the stop flag.
+const POLL: Duration = Duration::from_millis(50);
+/// A peer that stops reading a response gets dropped after this.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `stop()` waits for the threads before leaving them behind.
+const JOIN_DEADLINE: Duration = Duration::from_secs(2);
+/// How long a close waits for the peer's FIN (so it does not get a RST over unread data).
+const LINGER: Duration = Duration::from_secs(1);
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// What the server answers to one task_check request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// 200, `{"code":0,"msg":"success","data":{"status":<the string>}}`.
+    Status(String),
+    /// Error envelope `{"code":code,"msg":msg,"error":{"log_id":...}}` with HTTP status `http`.
+    Platform { http: u16, code: i64, msg: String },
+    /// 429, code 99991400, `x-ogw-ratelimit-limit: 5`, `x-ogw-ratelimit-reset: reset_secs`.
+    RateLimited { reset_secs: u64 },
+    /// `text/html` body [`HTML_BODY`] with that status.
+    Html(u16),
+    /// 302 to [`REDIRECT_LOCATION`], empty body.
+    Redirect,
+    /// 200, `Content-Type: application/json`, body [`GARBAGE_BODY`].
+    Garbage,
+    /// That status, JSON content type, this exact body and its Content-Length.
+    Raw { status: u16, body: Vec<u8> },
+    /// 200 with a well-formed JSON body a little over 2 MiB, sent with Content-Length.
+    Oversized,
+    /// The same body with `Transfer-Encoding: chunked` (64 KiB chunks), no Content-Length.
+    OversizedChunked,
+    /// 200, body of 100 000 `[` then 100 000 `]`.
+    DeepJson,
+    /// Reads the request, then closes without a byte of response. Std has no stable way to
+    /// set SO_LINGER 0, so this is `shutdown(Both)` + close: the peer sees an EOF (FIN), not a
+    /// RST; either way a client has to report "connection closed before a response".
+    Reset,
+    /// Headers with `Content-Length: 100`, 20 bytes of body, then a close.
+    Truncated,
+    /// Reads the request, sends nothing; holds the socket until the peer closes it, the server
+    /// stops, or [`STALL_LIMIT`] passes.
+    Stall,
+    /// A complete success response (head and body, ~230 bytes) written one byte at a time,
+    /// `interval_ms` apart: at 200 ms that is about 45 s in all.
+    Trickle { interval_ms: u64 },
+    /// 200 with `Content-Length: 0`.
+    Empty,
+    /// The inner reply with no log id anywhere: no `X-Tt-Logid` header, and error bodies
+    /// without their `"error":{"log_id":...}` object.
+    NoLogid(Box<Reply>),
+    /// The inner reply without the `X-Tt-Logid` header, but error bodies keep `error.log_id`.
+    NoLogidHeader(Box<Reply>),
+}
+
+impl Reply {
+    /// `Reply::Status(status.to_owned())`.
+    pub fn status(status: &str) -> Reply {
+        Reply::Status(status.to_owned())
+    }
+
+    /// `Reply::Platform { .. }` from borrowed parts.
+    pub fn platform(http: u16, code: i64, msg: &str) -> Reply {
+        Reply::Platform {
+            http,
+            code,
+            msg: msg.to_owned(),
+        }
+    }
+
+    /// HTTP 200 with this exact JSON text as the body.
+    pub fn json(body: &str) -> Reply {
+        Reply::Raw {
+            status: 200,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// 404 / 1061003 / `not found.`
+    pub fn not_found() -> Reply {
+        Reply::platform(404, 1061003, "not found.")
+    }
+
+    /// Whether the response carries the `X-Tt-Logid` header.
+    fn sends_logid_header(&self) -> bool {
+        !matches!(
+            self,
+            Reply::Reset | Reply::Stall | Reply::NoLogid(_) | Reply::NoLogidHeader(_)
+        )
+    }
+
+    /// Whether the response body carries `error.log_id`.
+    fn sends_logid_in_body(&self) -> bool {
+        match self {
+            Reply::Platform { .. } | Reply::RateLimited { .. } => true,
+            Reply::NoLogidHeader(inner) => inner.sends_logid_in_body(),
+            _ => false,
+        }
+    }
+}
+
+/// The name-based reply for a task id that has no queued sequence.
+///
+/// | task_id | reply |
+/// |---|---|
+/// | all ASCII digits, or `success` | `Status("success")` |
+/// | `fail` / `process` | `Status("fail")` / `Status("process")` |
+/// | `status-unknown` | `Status("finished")` |
+/// | `missing-data` | 200 `{"code":0,"msg":"success"}` |
+/// | `wrong-type` | 200 `{"code":0,"msg":"success","data":{"status":3}}` |
+/// | `err-1061001` / `err-1061002` / `err-1061003` | 500 / 400 / 404 platform errors |
+/// | `token-expired` / `token-expired-400` | 200 / 400 with code 99991663 |
+/// | `rate-limited` | `RateLimited { reset_secs: 3 }` |
+/// | `code-negative` / `code-huge` / `code-string` / `code-float` | 200 with `code` -5 / 4294967296 / `"1061003"` / 1.5 |
+/// | `html-502`, `redirect`, `garbage`, `oversized`, `oversized-chunked`, `deep-json`, `reset`, `truncated`, `stall`, `empty` | the reply of that name |
+/// | `trickle` | `Trickle { interval_ms: 200 }` |
+/// | `nologid-1061003` | `NoLogid(404 / 1061003)` |
+/// | `nologid-header-1061003` | `NoLogidHeader(404 / 1061003)` |
+/// | anything else (also non-UTF-8) | 404 / 1061003 / `not found.` |
+pub fn default_reply(task_id: &[u8]) -> Reply {
+    let Ok(name) = std::str::from_utf8(task_id) else {
+        return Reply::not_found();
+    };
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        return Reply::status("success");
+    }
+    match name {
+        "success" | "fail" | "process" => Reply::status(name),
+        "status-unknown" => Reply::status("finished"),
+        "missing-data" => Reply::json(r#"{"code":0,"msg":"success"}"#),
+        "wrong-type" => Reply::json(r#"{"code":0,"msg":"success","data":{"status":3}}"#),
+        "err-1061001" => Reply::platform(500, 1061001, "internal error."),
+        "err-1061002" => Reply::platform(400, 1061002, "params error."),
+        "err-1061003" => Reply::not_found(),
+        "token-expired" => Reply::platform(200, 99991663, MSG_INVALID_TOKEN),
+        "token-expired-400" => Reply::platform(400, 99991663, MSG_INVALID_TOKEN),
+        "rate-limited" => Reply::RateLimited { reset_secs: 3 },
+        "code-negative" => Reply::json(r#"{"code":-5,"msg":"negative"}"#),
+        "code-huge" => Reply::json(r#"{"code":4294967296,"msg":"huge"}"#),
+        "code-string" => Reply::json(r#"{"code":"1061003","msg":"string"}"#),
+        "code-float" => Reply::json(r#"{"code":1.5,"msg":"float"}"#),
+        "html-502" => Reply::Html(502),
+        "redirect" => Reply::Redirect,
+        "garbage" => Reply::Garbage,
+        "oversized" => Reply::Oversized,
+        "oversized-chunked" => Reply::OversizedChunked,
+        "deep-json" => Reply::DeepJson,
+        "reset" => Reply::Reset,
+        "truncated" => Reply::Truncated,
+        "stall" => Reply::Stall,
+        "trickle" => Reply::Trickle { interval_ms: 200 },
+        "empty" => Reply::Empty,
+        "nologid-1061003" => Reply::NoLogid(Box::new(Reply::not_found())),
+        "nologid-header-1061003" => Reply::NoLogidHeader(Box::new(Reply::not_found())),
+        _ => Reply::not_found(),
+    }
+}
+
+/// One request as the server saw it (admin requests and malformed ones are not recorded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub method: String,
+    /// The path without the query (an absolute-form target is reduced to its path).
+    pub path: String,
+    /// Everything after the first `?`, as sent.
+    pub raw_query: String,
+    /// The percent-decoded bytes of the first `task_id` parameter. Only `%XX` decodes; `+`
+    /// stays `+`; a `%` not followed by two hex digits stays as it is.
+    pub task_id: Option<Vec<u8>>,
+    /// Raw, undecoded `(name, value)` pairs: split on `&` (empty pieces skipped), then on the
+    /// first `=` (a piece without `=` gives an empty value).
+    pub query_params: Vec<(String, String)>,
+    /// All headers in order, names lowercased, values trimmed.
+    pub headers: Vec<(String, String)>,
+    /// The log id the response carried (header and/or body); `None` for replies without one
+    /// (`Reset`, `Stall`, `NoLogid`).
+    pub logid: Option<String>,
+}
+
+impl Recorded {
+    /// The first value of a header (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header (name in any case), in order.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The decoded task id as text (lossy UTF-8).
+    pub fn task_id_str(&self) -> Option<String> {
+        self.task_id
+            .as_ref()
+            .map(|id| String::from_utf8_lossy(id).into_owned())
+    }
+}
+
+/// A running mock server. Dropping it stops it.
+pub struct Server {
+    /// Where clients connect (loopback if the listener is bound to an unspecified address).
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Server {
+    /// Starts on `127.0.0.1:0` (a free port). Panics if it cannot bind.
+    pub fn start() -> Server {
+        Server::start_on("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("mock Feishu server: cannot bind 127.0.0.1:0: {e}"))
+    }
+
+    /// Starts on `addr` (e.g. `127.0.0.1:8080`, or port 0 for a free one).
+    pub fn start_on(addr: &str) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        let local = connectable(listener.local_addr()?);
+        let shared = Arc::new(Shared::default());
+        let for_thread = Arc::clone(&shared);
+        let accept = thread::Builder::new()
+            .name("mock-feishu-accept".into())
+            .spawn(move || accept_loop(listener, for_thread))?;
+        Ok(Server {
+            addr: local,
+            shared,
+            accept: Mutex::new(Some(accept)),
+        })
+    }
+
+    /// The address to connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `base_url()` followed by `path_and_query`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base_url())
+    }
+
+    /// Requests served since the last reset (task_check and every other non-admin request).
+    pub fn request_count(&self) -> usize {
+        self.shared.state().requests.len()
+    }
+
+    /// TCP connections accepted since the last reset, except those whose first request was an
+    /// admin request (so asking `/_mock/stats` on a new connection does not change the answer).
+    pub fn connection_count(&self) -> usize {
+        self.shared.state().connections
+    }
+
+    /// The recorded requests, oldest first.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.state().requests.clone()
+    }
+
+    /// The most recent recorded request.
+    pub fn last_request(&self) -> Option<Recorded> {
+        self.shared.state().requests.last().cloned()
+    }
+
+    /// Zeroes the counters and forgets the recorded requests; keeps queued sequences.
+    pub fn reset_counters(&self) {
+        self.shared.state().reset_counters();
+    }
+
+    /// `reset_counters()` and drops every queued sequence (what `POST /_mock/reset` does).
+    pub fn reset(&self) {
+        let mut state = self.shared.state();
+        state.reset_counters();
+        state.sequences.clear();
+    }
+
+    /// Queues `replies` for `task_id`, replacing any sequence it had: each request for that id
+    /// takes the next one; once they are used up the id gets [`default_reply`] again. The
+    /// sequence is consulted after the auth and `task_id` checks, so a request rejected there
+    /// consumes nothing.
+    pub fn set_sequence(&self, task_id: &str, replies: Vec<Reply>) {
+        let mut state = self.shared.state();
+        if replies.is_empty() {
+            state.sequences.remove(task_id.as_bytes());
+        } else {
+            state
+                .sequences
+                .insert(task_id.as_bytes().to_vec(), replies.into());
+        }
+    }
+
+    /// How many queued replies `task_id` has left.
+    pub fn sequence_remaining(&self, task_id: &str) -> usize {
+        self.shared
+            .state()
+            .sequences
+            .get(task_id.as_bytes())
+            .map_or(0, VecDeque::len)
+    }
+
+    /// Stops the server: no new connections, every open connection is shut down (stalled and
+    /// trickling handlers wake up at once), and the threads are joined. Idempotent; also done
+    /// by `Drop`.
+    pub fn stop(&self) {
+        let deadline = Instant::now() + JOIN_DEADLINE;
+        self.shared.begin_stop();
+        let accept = lock(&self.accept).take();
+        if let Some(accept) = accept {
+            if !accept.is_finished() {
+                // Wake the blocking accept(); the loop sees the flag and ends.
+                let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500));
+            }
+            join_until(vec![accept], deadline);
+        }
+        let handlers = std::mem::take(&mut *lock(&self.shared.handlers));
+        join_until(handlers, deadline);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Percent-decodes `%XX` sequences; everything else (including `+`) is kept as it is.
+pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let byte = input[i];
+        if byte == b'%' {
+            let hi = input.get(i + 1).and_then(|&b| hex_value(b));
+            let lo = input.get(i + 2).and_then(|&b| hex_value(b));
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(byte);
+        i += 1;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared state
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Shared {
+    /// Set once by `begin_stop`; checked by every loop.
+    stopping: AtomicBool,
+    /// The same flag under a mutex, so sleepers can wait on `stop_cv`.
+    stop_flag: Mutex<bool>,
+    stop_cv: Condvar,
+    state: Mutex<State>,
+    /// A clone of every open connection, so `stop` can shut them down.
+    conns: Mutex<HashMap<u64, TcpStream>>,
+    /// Connection threads not yet known to be finished.
+    handlers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<Recorded>,
+    connections: usize,
+    /// Bumped by every reset, so a connection accepted before it is not uncounted after it.
+    epoch: u64,
+    sequences: HashMap<Vec<u8>, VecDeque<Reply>>,
+}
+
+impl State {
+    fn reset_counters(&mut self) {
+        self.requests.clear();
+        self.connections = 0;
+        self.epoch += 1;
+    }
+}
+
+impl Shared {
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Sleeps for `duration` or until the server stops; true if it is stopping.
+    fn wait_stop(&self, duration: Duration) -> bool {
+        let guard = lock(&self.stop_flag);
+        let (guard, _) = self
+            .stop_cv
+            .wait_timeout_while(guard, duration, |stopped| !*stopped)
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard
+    }
+
+    fn begin_stop(&self) {
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        *lock(&self.stop_flag) = true;
+        self.stop_cv.notify_all();
+        // Unblocks every read and write in progress: reads return 0, writes fail.
+        for stream in lock(&self.conns).values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// The first request of a connection was an admin request: do not count the connection.
+    fn uncount_connection(&self, epoch: u64) {
+        let mut state = self.state();
+        if state.epoch == epoch {
+            state.connections = state.connections.saturating_sub(1);
+        }
+    }
+
+    /// Auth, task_id, sequence, then the name-based default.
+    fn task_check_reply(&self, head: &Head, task_id: Option<&[u8]>) -> Reply {
+        let token = head
+            .header("authorization")
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty());
+        match token {
+            None => return Reply::platform(400, 99991661, MSG_MISSING_TOKEN),
+            Some("t-expired") => return Reply::platform(400, 99991663, MSG_INVALID_TOKEN),
+            Some(_) => {}
+        }
+        let Some(task_id) = task_id.filter(|id| !id.is_empty()) else {
+            return Reply::platform(400, 1061002, "params error.");
+        };
+        let queued = {
+            let mut state = self.state();
+            let next = state
+                .sequences
+                .get_mut(task_id)
+                .and_then(VecDeque::pop_front);
+            if state.sequences.get(task_id).is_some_and(VecDeque::is_empty) {
+                state.sequences.remove(task_id);
+            }
+            next
+        };
+        queued.unwrap_or_else(|| default_reply(task_id))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Joins the threads that finish before `deadline`; the rest are left detached.
+fn join_until(mut handles: Vec<JoinHandle<()>>, deadline: Instant) {
+    loop {
+        let (done, pending): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| h.is_finished());
+        for handle in done {
+            let _ = handle.join();
+        }
+        if pending.is_empty() || Instant::now() >= deadline {
+            return;
+        }
+        handles = pending;
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// An address a client can connect to: an unspecified IP becomes loopback.
+fn connectable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+/// A fresh log id, unique in the process: 14 digits of "time" then a 16-digit counter.
+fn next_logid() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("20261201060000{n:016}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accepting and serving connections
+// ---------------------------------------------------------------------------------------------
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut next_id: u64 = 0;
+    loop {
+        let accepted = listener.accept();
+        if shared.is_stopping() {
+            return;
+        }
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // E.g. out of file descriptors: back off a little and go on.
+                if shared.wait_stop(Duration::from_millis(10)) {
+                    return;
+                }
+                continue;
+            }
+        };
+        next_id += 1;
+        let id = next_id;
+        let Ok(tracked) = stream.try_clone() else {
+            continue;
+        };
+        let epoch = {
+            let mut state = shared.state();
+            state.connections += 1;
+            state.epoch
+        };
+        {
+            // Registered under the lock that `begin_stop` takes after setting the flag, so a
+            // connection is either shut down by `begin_stop` or refused here.
+            let mut conns = lock(&shared.conns);
+            if shared.is_stopping() {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            conns.insert(id, tracked);
+        }
+        let for_thread = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name(format!("mock-feishu-conn-{id}"))
+            .spawn(move || {
+                let _untrack = Untrack {
+                    shared: &for_thread,
+                    id,
+                };
+                serve_connection(stream, &for_thread, epoch);
+            });
+        match spawned {
+            Ok(handle) => {
+                let mut handlers = lock(&shared.handlers);
+                handlers.retain(|h| !h.is_finished());
+                handlers.push(handle);
+            }
+            Err(_) => {
+                // The closure (and the stream) is dropped; forget the clone too.
+                lock(&shared.conns).remove(&id);
+            }
+        }
+    }
+}
+
+/// Removes a connection's tracked clone when its thread ends, however it ends.
+struct Untrack<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Untrack<'_> {
+    fn drop(&mut self) {
+        lock(&self.shared.conns).remove(&self.id);
+    }
+}
+
+fn serve_connection(stream: TcpStream, shared: &Shared, epoch: u64) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(POLL));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let mut conn = Conn {
+        stream,
+        shared,
+        buf: Vec::new(),
+        scan_pos: 0,
+        line_start: 0,
+    };
+    let mut first = true;
+    loop {
+        let head = match conn.read_head() {
+            HeadRead::Request(head) => head,
+            HeadRead::Closed => return,
+            HeadRead::Bad(status, why) => {
+                conn.reject(status, why);
+                return;
+            }
+        };
+        let first_on_conn = std::mem::replace(&mut first, false);
+        match conn.consume_body(&head) {
+            Ok(()) => {}
+            Err(BodyError::Closed) => return,
+            Err(BodyError::Bad(why)) => {
+                conn.reject(400, why);
+                return;
+            }
+        }
+        match conn.serve(&head, first_on_conn, epoch) {
+            After::KeepAlive => {}
+            After::Close => {
+                conn.close_gracefully();
+                return;
+            }
+            After::Abort => {
+                let _ = conn.stream.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    }
+}
+
+/// What to do with the connection after a response.
+enum After {
+    KeepAlive,
+    /// Half-close and wait briefly for the peer to close too.
+    Close,
+    /// Drop it now (the socket is dead or the reply wants an abrupt end).
+    Abort,
+}
+
+/// A parsed request head.
+struct Head {
+    method: String,
+    target: Vec<u8>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    minor: u8,
+    /// Names lowercased, values trimmed, in order.
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).next()
+    }
+
+    /// (In edition 2024 the returned iterator captures both borrows; the items only `self`.)
+    fn header_values<'s>(&'s self, name: &str) -> impl Iterator<Item = &'s str> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// HTTP/1.1 keeps the connection unless `Connection: close`; 1.0 only with `keep-alive`.
+    fn keep_alive(&self) -> bool {
+        let mut close = false;
+        let mut keep = false;
+        for token in self.header_values("connection").flat_map(|v| v.split(',')) {
+            let token = token.trim();
+            close |= token.eq_ignore_ascii_case("close");
+            keep |= token.eq_ignore_ascii_case("keep-alive");
+        }
+        !close && (self.minor == 1 || keep)
+    }
+}
+
+enum HeadRead {
+    Request(Head),
+    /// The peer closed (or the server is stopping) between requests.
+    Closed,
+    /// Answer with this status and close.
+    Bad(u16, &'static str),
+}
+
+enum BodyError {
+    Closed,
+    Bad(&'static str),
+}
+
+enum Fill {
+    Data,
+    Eof,
+    /// Read error, or the server is stopping.
+    Gone,
+}
+
+/// Per-reply rendering options.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    logid: &'a str,
+    header_logid: bool,
+    body_logid: bool,
+    keep_alive: bool,
+    head_only: bool,
+}
+
+/// One connection: the socket plus the bytes received but not yet consumed (pipelining).
+struct Conn<'a> {
+    stream: TcpStream,
+    shared: &'a Shared,
+    buf: Vec<u8>,
+    /// How far `read_head` has scanned `buf` for the end of the head ...
+    scan_pos: usize,
+    /// ... and where the line being scanned starts.
+    line_start: usize,
+}
+
+impl Conn<'_> {
+    /// Reads more bytes into `buf`, waiting (in `POLL` steps) until some arrive.
+    fn fill(&mut self) -> Fill {
+        let mut chunk = [0u8; 8192];
+        loop {
+            if self.shared.is_stopping() {
+                return Fill::Gone;
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Fill::Eof,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Fill::Data;
+                }
+                Err(e) if is_retryable(&e) => {}
+                Err(_) => return Fill::Gone,
+            }
+        }
+    }
+
+    fn read_head(&mut self) -> HeadRead {
+        loop {
+            if self.scan_pos == 0 {
+                // Empty lines before a request line are ignored (RFC 9112, 2.2).
+                let blank = self
+                    .buf
+                    .iter()
+                    .take_while(|&&b| b == b'\r' || b == b'\n')
+                    .count();
+                self.buf.drain(..blank);
+            }
+            while self.scan_pos < self.buf.len() {
+                let i = self.scan_pos;
+                self.scan_pos += 1;
+                if self.buf[i] != b'\n' {
+                    continue;
+                }
+                let line = &self.buf[self.line_start..i];
+                if !line.is_empty() && line != b"\r" {
+                    self.line_start = i + 1;
+                    continue;
+                }
+                // An empty line: the head is everything before it.
+                if i >= MAX_HEAD_BYTES {
+                    return HeadRead::Bad(431, "request head larger than 64 KiB");
+                }
+                let parsed = parse_head(&self.buf[..self.line_start]);
+                self.buf.drain(..=i);
+                self.scan_pos = 0;
+                self.line_start = 0;
+                return match parsed {
+                    Ok(head) => HeadRead::Request(head),
+                    Err((status, why)) => HeadRead::Bad(status, why),
+                };
+            }
+            if self.buf.len() > MAX_HEAD_BYTES {
+                return HeadRead::Bad(431, "request head larger than 64 KiB");
+            }
+            match self.fill() {
+                Fill::Data => {}
+                Fill::Eof if !self.buf.is_empty() && !self.shared.is_stopping() => {
+                    return HeadRead::Bad(400, "connection closed in the middle of a request");
+                }
+                Fill::Eof | Fill::Gone => return HeadRead::Closed,
+            }
+        }
+    }
+
+    /// Reads and throws away the request body, whatever its framing.
+    fn consume_body(&mut self, head: &Head) -> Result<(), BodyError> {
+        let framing = body_framing(head).map_err(BodyError::Bad)?;
+        let has_body = !matches!(framing, Framing::Length(0));
+        let expects_continue = head
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        if has_body && expects_continue && head.minor == 1 && self.buf.is_empty() {
+            let _ = self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        match framing {
+            Framing::Length(n) => self.discard(n),
+            Framing::Chunked => self.discard_chunked(),
+        }
+    }
+
+    fn discard(&mut self, mut remaining: u64) -> Result<(), BodyError> {
+        loop {
+            let take = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len());
+            self.buf.drain(..take);
+            remaining -= take as u64;
+            if remaining == 0 {
+                return Ok(());
+            }
+            match self.fill() {
+                Fill::Data => {}
+                Fill::Eof | Fill::Gone => return Err(BodyError::Closed),
+            }
+        }
+    }
+
+    fn discard_chunked(&mut self) -> Result<(), BodyError> {
+        loop {
+            let line = self.read_line(MAX_CHUNK_LINE)?;
+            let size = line.split(|&b| b == b';').next().unwrap_or_default();
+            let size = trim_ows(size);
+            if size.is_empty() || size.len() > 15 || !size.iter().all(u8::is_ascii_hexdigit) {
+                return Err(BodyError::Bad("bad chunk size"));
+            }
+            let size = std::str::from_utf8(size)
+                .ok()
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+                .ok_or(BodyError::Bad("bad chunk size"))?;
+            if size == 0 {
+                break;
+            }
+            self.discard(size)?;
+            if !self.read_line(2)?.is_empty() {
+                return Err(BodyError::Bad("chunk data not followed by CRLF"));
+            }
+        }
+        // Trailer fields, up to an empty line.
+        let mut trailer_bytes = 0;
+        loop {
+            let line = self.read_line(MAX_HEAD_BYTES)?;
+            if line.is_empty() {
+                return Ok(());
+            }
+            trailer_bytes += line.len();
+            if trailer_bytes > MAX_HEAD_BYTES {
+                return Err(BodyError::Bad("chunked trailer too large"));
+            }
+        }
+    }
+
+    /// One line (LF or CRLF ended, terminator removed) of at most `max` bytes.
+    fn read_line(&mut self, max: usize) -> Result<Vec<u8>, BodyError> {
+        let mut scanned = 0;
+        loop {
+            if let Some(pos) = self.buf[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + pos;
+                let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                if line.len() > max {
+                    return Err(BodyError::Bad("line too long in request body"));
+                }
+                return Ok(line);
+            }
+            scanned = self.buf.len();
+            if scanned > max + 1 {
+                return Err(BodyError::Bad("line too long in request body"));
+            }
+            match self.fill() {
+                Fill::Data => {}
+                Fill::Eof | Fill::Gone => return Err(BodyError::Closed),
+            }
+        }
+    }
+
+    /// Answers a malformed request and closes.
+    fn reject(&mut self, status: u16, why: &str) {
+        let logid = next_logid();
+        let ctx = Ctx {
+            logid: &logid,
+            header_logid: true,
+            body_logid: false,
+            keep_alive: false,
+            head_only: false,
+        };
+        let body = format!(r#"{{"code":{status},"msg":{}}}"#, json_string(why));
+        self.send(&ctx, status, Some(JSON), &[], body.as_bytes());
+        self.close_gracefully();
+    }
+
+    /// Routes one well-formed request and writes its response.
+    fn serve(&mut self, head: &Head, first_on_conn: bool, epoch: u64) -> After {
+        let (path, query) = split_target(&head.target);
+        let path = String::from_utf8_lossy(path).into_owned();
+        if path == "/_mock" || path.starts_with("/_mock/") {
+            return self.serve_admin(head, &path, first_on_conn, epoch);
+        }
+        let pairs = split_query(query);
+        let task_id = pairs
+            .iter()
+            .find(|(name, _)| percent_decode(name) == b"task_id")
+            .map(|(_, value)| percent_decode(value));
+        let reply = if head.method == "GET" && path == TASK_CHECK_PATH {
+            self.shared.task_check_reply(head, task_id.as_deref())
+        } else {
+            Reply::Raw {
+                status: 404,
+                body: PAGE_NOT_FOUND_BODY.as_bytes().to_vec(),
+            }
+        };
+        let logid = next_logid();
+        let carried = reply.sends_logid_header() || reply.sends_logid_in_body();
+        // Recorded before the response is written, so a client that has its answer sees it.
+        self.shared.state().requests.push(Recorded {
+            method: head.method.clone(),
+            path,
+            raw_query: String::from_utf8_lossy(query).into_owned(),
+            task_id,
+            query_params: pairs
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(n).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    )
+                })
+                .collect(),
+            headers: head.headers.clone(),
+            logid: carried.then(|| logid.clone()),
+        });
+        let ctx = Ctx {
+            logid: &logid,
+            header_logid: true,
+            body_logid: true,
+            keep_alive: head.keep_alive(),
+            head_only: head.method == "HEAD",
+        };
+        self.write_reply(&reply, &ctx)
+    }
+
+    fn serve_admin(&mut self, head: &Head, path: &str, first_on_conn: bool, epoch: u64) -> After {
+        if first_on_conn {
+            self.shared.uncount_connection(epoch);
+        }
+        let (status, body) = match (head.method.as_str(), path) {
+            ("GET", "/_mock/stats") => {
+                let state = self.shared.state();
+                let body = format!(
+                    r#"{{"requests":{},"connections":{}}}"#,
+                    state.requests.len(),
+                    state.connections
+                );
+                (200, body)
+            }
+            ("POST", "/_mock/reset") => {
+                let mut state = self.shared.state();
+                state.reset_counters();
+                state.sequences.clear();
+                (200, r#"{"ok":true}"#.to_owned())
+            }
+            ("GET", "/_mock/requests") => (200, requests_json(&self.shared.state().requests)),
+            (_, "/_mock/stats" | "/_mock/reset" | "/_mock/requests") => {
+                (405, r#"{"code":405,"msg":"method not allowed"}"#.to_owned())
+            }
+            _ => (404, PAGE_NOT_FOUND_BODY.to_owned()),
+        };
+        let logid = next_logid();
+        let ctx = Ctx {
+            logid: &logid,
+            header_logid: true,
+            body_logid: false,
+            keep_alive: head.keep_alive(),
+            head_only: false,
+        };
+        self.send(&ctx, status, Some(JSON), &[], body.as_bytes())
+    }
+
+    fn write_reply(&mut self, reply: &Reply, ctx: &Ctx<'_>) -> After {
+        match reply {
+            Reply::Status(status) => {
+                let body = format!(
+                    r#"{{"code":0,"msg":"success","data":{{"status":{}}}}}"#,
+                    json_string(status)
+                );
+                self.send(ctx, 200, Some(JSON), &[], body.as_bytes())
+            }
+            Reply::Platform { http, code, msg } => {
+                let body = error_body(*code, msg, ctx);
+                self.send(ctx, *http, Some(JSON), &[], body.as_bytes())
+            }
+            Reply::RateLimited { reset_secs } => {
+                let body = error_body(99991400, MSG_RATE_LIMITED, ctx);
+                let extra = [
+                    ("x-ogw-ratelimit-limit", RATE_LIMIT_CAP.to_string()),
+                    ("x-ogw-ratelimit-reset", reset_secs.to_string()),
+                ];
+                self.send(ctx, 429, Some(JSON), &extra, body.as_bytes())
+            }
+            Reply::Html(status) => self.send(
+                ctx,
+                *status,
+                Some("text/html; charset=utf-8"),
+                &[],
+                HTML_BODY.as_bytes(),
+            ),
+            Reply::Redirect => {
+                let extra = [("Location", REDIRECT_LOCATION.to_owned())];
+                self.send(ctx, 302, None, &extra, b"")
+            }
+            Reply::Garbage => self.send(
+                ctx,
+                200,
+                Some("application/json"),
+                &[],
+                GARBAGE_BODY.as_bytes(),
+            ),
+            Reply::Raw { status, body } => self.send(ctx, *status, Some(JSON), &[], body),
+            Reply::Empty => self.send(ctx, 200, Some(JSON), &[], b""),
+            Reply::DeepJson => {
+                let mut body = vec![b'['; DEEP_JSON_DEPTH];
+                body.resize(2 * DEEP_JSON_DEPTH, b']');
+                self.send(ctx, 200, Some(JSON), &[], &body)
+            }
+            Reply::Oversized => self.send(ctx, 200, Some(JSON), &[], &oversized_body()),
+            Reply::OversizedChunked => self.send_chunked(ctx, &oversized_body()),
+            Reply::Truncated => self.send_truncated(ctx),
+            // Nothing is sent; `After::Abort` shuts the socket down and drops it.
+            Reply::Reset => After::Abort,
+            Reply::Stall => self.stall(),
+            Reply::Trickle { interval_ms } => self.trickle(ctx, *interval_ms),
+            Reply::NoLogid(inner) => {
+                let ctx = Ctx {
+                    header_logid: false,
+                    body_logid: false,
+                    ..*ctx
+                };
+                self.write_reply(inner, &ctx)
+            }
+            Reply::NoLogidHeader(inner) => {
+                let ctx = Ctx {
+                    header_logid: false,
+                    ..*ctx
+                };
+                self.write_reply(inner, &ctx)
+            }
+        }
+    }
+
+    /// A complete response with Content-Length, written at once.
+    fn send(
+        &mut self,
+        ctx: &Ctx<'_>,
+        status: u16,
+        content_type: Option<&str>,
+        extra: &[(&str, String)],
+        body: &[u8],
+    ) -> After {
+        let mut out =
+            response_head(ctx, status, content_type, extra, Some(body.len())).into_bytes();
+        if !ctx.head_only {
+            out.extend_from_slice(body);
+        }
+        match self.stream.write_all(&out) {
+            Ok(()) if ctx.keep_alive => After::KeepAlive,
+            Ok(()) => After::Close,
+            Err(_) => After::Abort,
+        }
+    }
+
+    fn send_chunked(&mut self, ctx: &Ctx<'_>, body: &[u8]) -> After {
+        let head = response_head(ctx, 200, Some(JSON), &[], None);
+        if self.stream.write_all(head.as_bytes()).is_err() {
+            return After::Abort;
+        }
+        for chunk in body.chunks(64 * 1024) {
+            let mut out = format!("{:x}\r\n", chunk.len()).into_bytes();
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(b"\r\n");
+            if self.stream.write_all(&out).is_err() {
+                return After::Abort;
+            }
+        }
+        match self.stream.write_all(b"0\r\n\r\n") {
+            Ok(()) if ctx.keep_alive => After::KeepAlive,
+            Ok(()) => After::Close,
+            Err(_) => After::Abort,
+        }
+    }
+
+    fn send_truncated(&mut self, ctx: &Ctx<'_>) -> After {
+        let mut out =
+            response_head(ctx, 200, Some(JSON), &[], Some(TRUNCATED_DECLARED)).into_bytes();
+        out.extend_from_slice(&SUCCESS_BODY.as_bytes()[..TRUNCATED_SENT]);
+        match self.stream.write_all(&out) {
+            Ok(()) => After::Close,
+            Err(_) => After::Abort,
+        }
+    }
+
+    /// Holds the connection without answering until the peer closes, the server stops, or
+    /// `STALL_LIMIT` passes. Anything the peer sends meanwhile is read and ignored.
+    fn stall(&mut self) -> After {
+        let start = Instant::now();
+        let mut chunk = [0u8; 4096];
+        while !self.shared.is_stopping() && start.elapsed() < STALL_LIMIT {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if is_retryable(&e) => {}
+                Err(_) => break,
+            }
+        }
+        After::Abort
+    }
+
+    /// A success response, one byte at a time.
+    fn trickle(&mut self, ctx: &Ctx<'_>, interval_ms: u64) -> After {
+        let mut out =
+            response_head(ctx, 200, Some(JSON), &[], Some(SUCCESS_BODY.len())).into_bytes();
+        out.extend_from_slice(SUCCESS_BODY.as_bytes());
+        let interval = Duration::from_millis(interval_ms);
+        for (i, byte) in out.iter().enumerate() {
+            if i > 0 && self.shared.wait_stop(interval) {
+                return After::Abort;
+            }
+            if self.stream.write_all(std::slice::from_ref(byte)).is_err() {
+                return After::Abort;
+            }
+        }
+        if ctx.keep_alive {
+            After::KeepAlive
+        } else {
+            After::Close
+        }
+    }
+
+    /// Half-closes, then reads until the peer closes (at most `LINGER`), so that request bytes
+    /// still in flight do not turn our close into a RST that could destroy the response.
+    fn close_gracefully(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + LINGER;
+        let mut chunk = [0u8; 4096];
+        while Instant::now() < deadline && !self.shared.is_stopping() {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if is_retryable(&e) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn is_retryable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+/// Parses the request line and header lines (`bytes` ends with the last header's line break).
+fn parse_head(bytes: &[u8]) -> Result<Head, (u16, &'static str)> {
+    const BAD_LINE: (u16, &str) = (400, "malformed request line");
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let mut lines = bytes
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    let request_line = lines.next().ok_or(BAD_LINE)?;
+    let mut parts = request_line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(BAD_LINE);
+    };
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return Err((400, "malformed method"));
+    }
+    if target.is_empty() || target.iter().any(|&b| b <= b' ' || b == 0x7f) {
+        return Err((400, "malformed request target"));
+    }
+    let minor = match version {
+        b"HTTP/1.1" => 1,
+        b"HTTP/1.0" => 0,
+        _ if version.starts_with(b"HTTP/") => return Err((505, "only HTTP/1.0 and 1.1")),
+        _ => return Err(BAD_LINE),
+    };
+    let mut headers = Vec::new();
+    for line in lines {
+        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+            return Err((400, "obsolete header line folding"));
+        }
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or((400, "header line without a colon"))?;
+        let (name, value) = line.split_at(colon);
+        let value = &value[1..];
+        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+            return Err((400, "malformed header name"));
+        }
+        if value.iter().any(|&b| b == b'\r' || b == 0) {
+            return Err((400, "malformed header value"));
+        }
+        headers.push((
+            String::from_utf8_lossy(name).to_ascii_lowercase(),
+            String::from_utf8_lossy(trim_ows(value)).into_owned(),
+        ));
+    }
+    Ok(Head {
+        method: String::from_utf8_lossy(method).into_owned(),
+        target: target.to_vec(),
+        minor,
+        headers,
+    })
+}
+
+enum Framing {
+    Length(u64),
+    Chunked,
+}
+
+/// How the request body is delimited (RFC 9112, 6.3); ambiguous framing is an error.
+fn body_framing(head: &Head) -> Result<Framing, &'static str> {
+    let codings: Vec<String> = head
+        .header_values("transfer-encoding")
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let has_length = head.header("content-length").is_some();
+    if head.header("transfer-encoding").is_some() {
+        if has_length {
+            return Err("both Transfer-Encoding and Content-Length");
+        }
+        if head.minor == 0 {
+            return Err("Transfer-Encoding in an HTTP/1.0 request");
+        }
+        let chunked_last = codings.last().is_some_and(|c| c == "chunked");
+        let chunked_once = codings.iter().filter(|c| *c == "chunked").count() == 1;
+        return if chunked_last && chunked_once {
+            Ok(Framing::Chunked)
+        } else {
+            Err("unsupported Transfer-Encoding")
+        };
+    }
+    let mut length: Option<u64> = None;
+    for part in head
+        .header_values("content-length")
+        .flat_map(|v| v.split(','))
+    {
+        let part = part.trim();
+        if part.is_empty() || part.len() > 18 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("invalid Content-Length");
+        }
+        let n: u64 = part.parse().map_err(|_| "invalid Content-Length")?;
+        if length.is_some_and(|prev| prev != n) {
+            return Err("conflicting Content-Length values");
+        }
+        length = Some(n);
+    }
+    Ok(Framing::Length(length.unwrap_or(0)))
+}
+
+/// Splits a request target into path and raw query; an absolute-form target
+/// (`http://host/path?q`) is reduced to its path.
+fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
+    let mut rest = target;
+    for scheme in [&b"http://"[..], &b"https://"[..]] {
+        if rest
+            .get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+        {
+            let after = &rest[scheme.len()..];
+            let end = after
+                .iter()
+                .position(|&b| b == b'/' || b == b'?')
+                .unwrap_or(after.len());
+            rest = &after[end..];
+            break;
+        }
+    }
+    let (path, query) = match rest.iter().position(|&b| b == b'?') {
+        Some(q) => (&rest[..q], &rest[q + 1..]),
+        None => (rest, &b""[..]),
+    };
+    if path.is_empty() {
+        (b"/", query)
+    } else {
+        (path, query)
+    }
+}
+
+/// Raw `(name, value)` pairs of a query string.
+fn split_query(query: &[u8]) -> Vec<(&[u8], &[u8])> {
+    query
+        .split(|&b| b == b'&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| match piece.iter().position(|&b| b == b'=') {
+            Some(eq) => (&piece[..eq], &piece[eq + 1..]),
+            None => (piece, &b""[..]),
+        })
+        .collect()
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// RFC 9110 token characters.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Strips spaces and tabs at both ends.
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// Status line and headers; `length: None` means chunked.
+fn response_head(
+    ctx: &Ctx<'_>,
+    status: u16,
+    content_type: Option<&str>,
+    extra: &[(&str, String)],
+    length: Option<usize>,
+) -> String {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    if let Some(content_type) = content_type {
+        let _ = write!(head, "Content-Type: {content_type}\r\n");
+    }
+    match length {
+        Some(n) => {
+            let _ = write!(head, "Content-Length: {n}\r\n");
+        }
+        None => head.push_str("Transfer-Encoding: chunked\r\n"),
+    }
+    if ctx.header_logid {
+        let _ = write!(head, "X-Tt-Logid: {}\r\n", ctx.logid);
+    }
+    for (name, value) in extra {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    head.push_str(if ctx.keep_alive {
+        "Connection: keep-alive\r\n"
+    } else {
+        "Connection: close\r\n"
+    });
+    head.push_str("\r\n");
+    head
+}
+
+/// `{"code":..,"msg":..,"error":{"log_id":..}}` (the `error` object only if `ctx.body_logid`).
+fn error_body(code: i64, msg: &str, ctx: &Ctx<'_>) -> String {
+    let mut body = format!(r#"{{"code":{code},"msg":{}"#, json_string(msg));
+    if ctx.body_logid {
+        let _ = write!(body, r#","error":{{"log_id":{}}}"#, json_string(ctx.logid));
+    }
+    body.push('}');
+    body
+}
+
+fn oversized_body() -> Vec<u8> {
+    let mut body = Vec::with_capacity(OVERSIZED_FILL + 19);
+    body.extend_from_slice(br#"{"code":0,"msg":""#);
+    body.resize(body.len() + OVERSIZED_FILL, b'a');
+    body.extend_from_slice(br#""}"#);
+    body
+}
+
+/// A JSON string literal, quotes included.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// `GET /_mock/requests`: the recorded requests as a JSON array (for out-of-process tests).
+/// The task id is given both as lossy text and as hex of the exact bytes.
+fn requests_json(requests: &[Recorded]) -> String {
+    let optional = |value: Option<String>| value.unwrap_or_else(|| "null".to_owned());
+    let mut out = String::from("[");
+    for (i, r) in requests.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let headers: Vec<String> = r
+            .headers
+            .iter()
+            .map(|(n, v)| format!("[{},{}]", json_string(n), json_string(v)))
+            .collect();
+        let _ = write!(
+            out,
+            r#"{{"method":{},"path":{},"raw_query":{},"task_id":{},"task_id_hex":{},"headers":[{}],"logid":{}}}"#,
+            json_string(&r.method),
+            json_string(&r.path),
+            json_string(&r.raw_query),
+            optional(r.task_id_str().map(|s| json_string(&s))),
+            optional(r.task_id.as_ref().map(|id| json_string(&hex_string(id)))),
+            headers.join(","),
+            optional(r.logid.as_deref().map(json_string)),
+        );
+    }
+    out.push(']');
+    out
+}
