@@ -43,6 +43,25 @@ pub struct ProxySetting {
     pub display: String,
 }
 
+// Debug by hand: the proxy's credentials are left out.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("base_url", &self.base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("extra_roots", &self.extra_roots.len())
+            .field("proxy", &self.proxy)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ProxySetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
 impl Default for Config {
     /// Built-in defaults: Feishu, 30 s deadline, bundled roots, no proxy.
     fn default() -> Config {
@@ -356,6 +375,7 @@ mod tests {
             ("NO_PROXY", "localhost"),
         ])
         .unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
         let p = c.proxy.unwrap();
         assert_eq!(p.display, "http://proxy.local:3128");
         assert_eq!(p.proxy.username(), Some("bob"));

@@ -80,3 +80,41 @@ impl Drop for QuietPanics {
         IN_BOUNDARY.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panicking_code() -> i32 {
+        ffi_panic_boundary! {
+            if std::hint::black_box(true) {
+                panic!("a bug");
+            }
+            0
+        }
+    }
+
+    fn panicking_ptr() -> *const c_char {
+        ffi_panic_boundary! {
+            if std::hint::black_box(true) {
+                panic!("a bug");
+            }
+            std::ptr::null()
+        }
+    }
+
+    #[test]
+    fn panics_become_internal_errors() {
+        assert_eq!(panicking_code(), FEISHU_ERR_INTERNAL);
+        assert_eq!(
+            super::super::error::feishu_last_error(std::ptr::null_mut()),
+            FEISHU_ERR_INTERNAL
+        );
+        assert!(
+            !panicking_ptr().is_null(),
+            "string functions never return NULL"
+        );
+        // The boundary leaves the thread usable and the counter balanced.
+        assert_eq!(IN_BOUNDARY.with(Cell::get), 0);
+    }
+}

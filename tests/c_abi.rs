@@ -1,0 +1,371 @@
+//! The C side of the test suite: the C tests in `tests/c/` and the C example,
+//! compiled with the system C compiler against the generated header and linked
+//! to the built shared library, then run against the mock Feishu server, under
+//! valgrind when it is installed (always in CI).
+
+#[path = "support/server.rs"]
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use server::Server;
+
+/// A directory holding the shared library built for this test run, as
+/// `libfeishu_task.so` and under its soname `libfeishu_task.so.0`.
+///
+/// `cargo test` builds the library into `target/<profile>/deps` and does not
+/// refresh the copy in `target/<profile>` (that is `cargo build`'s), so the
+/// C programs link to the fresh one through links made here.
+fn lib_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current_exe");
+        // target/<profile>/deps/c_abi-<hash>
+        let deps = exe.parent().expect("target/<profile>/deps");
+        let built = deps.join("libfeishu_task.so");
+        assert!(
+            built.exists(),
+            "the shared library is missing: {}",
+            built.display()
+        );
+        let dir = out_dir().join("lib");
+        std::fs::create_dir_all(&dir).expect("create the lib dir");
+        for name in ["libfeishu_task.so", "libfeishu_task.so.0"] {
+            let link = dir.join(name);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&built, &link).expect("link the library");
+        }
+        dir
+    })
+    .clone()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn out_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c");
+    std::fs::create_dir_all(&dir).expect("create the C build dir");
+    dir
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Compiles C (or C++) sources into an executable linked to the library.
+fn compile(compiler: &str, std: &str, sources: &[&str], name: &str) -> PathBuf {
+    let lib = lib_dir();
+    let exe = out_dir().join(name);
+    let mut cmd = Command::new(compiler);
+    cmd.arg(format!("-std={std}"))
+        .args(["-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg("-I")
+        .arg(root().join("tests/c"));
+    if compiler.ends_with("++") {
+        cmd.args(["-x", "c++"]);
+    }
+    for s in sources {
+        cmd.arg(root().join(s));
+    }
+    cmd.arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lfeishu_task", "-lpthread"]);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+    assert!(
+        out.status.success(),
+        "{compiler} -std={std} {sources:?} failed\n{}",
+        show(&out)
+    );
+    exe
+}
+
+/// valgrind's path when the C tests should run under it: whenever it is
+/// installed (FEISHU_TEST_VALGRIND=0 turns it off), and always in CI.
+fn valgrind() -> Option<&'static Path> {
+    static VALGRIND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    VALGRIND
+        .get_or_init(|| {
+            if std::env::var("FEISHU_TEST_VALGRIND").as_deref() == Ok("0") {
+                return None;
+            }
+            let found = ["/usr/bin/valgrind", "/usr/local/bin/valgrind"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists());
+            if found.is_none() {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must run the C tests under valgrind, but valgrind is not installed"
+                );
+                eprintln!("note: valgrind not installed; C tests run without it");
+            }
+            found
+        })
+        .as_deref()
+}
+
+/// Runs a C program with a clean environment plus `env`, under valgrind when
+/// available (any error or definite leak fails the run).
+fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = match valgrind() {
+        Some(vg) => {
+            let mut c = Command::new(vg);
+            c.args([
+                "--quiet",
+                "--error-exitcode=97",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+                "--show-leak-kinds=definite",
+            ])
+            .arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("EXPECT_VERSION", env!("CARGO_PKG_VERSION"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the C program")
+}
+
+fn run_ok(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = run(exe, args, env);
+    assert!(
+        out.status.success(),
+        "{} failed\n{}",
+        exe.display(),
+        show(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn header_compiles_as_c99_c11_and_cpp11_and_says_what_it_promises() {
+    for (compiler, std) in [
+        ("cc", "c99"),
+        ("cc", "c11"),
+        ("c++", "c++11"),
+        ("c++", "c++17"),
+    ] {
+        let exe = compile(
+            compiler,
+            std,
+            &["tests/c/header.c"],
+            &format!("header-{std}"),
+        );
+        let out = Command::new(&exe).output().expect("run the header test");
+        assert!(out.status.success(), "{std}: {}", show(&out));
+    }
+    let header = std::fs::read_to_string(root().join("include/feishu_task.h")).unwrap();
+    assert!(header.contains("#ifndef FEISHU_TASK_H"));
+    assert!(header.contains("extern \"C\" {"));
+    for name in [
+        "feishu_task_check",
+        "feishu_last_error",
+        "feishu_strerror",
+        "feishu_version",
+    ] {
+        assert!(header.contains(name), "{name} missing from the header");
+    }
+}
+
+#[test]
+fn c_task_check_covers_statuses_errors_and_faults() {
+    let server = Server::start();
+    let exe = compile("cc", "c99", &["tests/c/task_check.c"], "task_check");
+    let url = server.base_url();
+    let out = run_ok(
+        &exe,
+        &[],
+        &[("FEISHU_BASE_URL", &url), ("FEISHU_TIMEOUT_MS", "1500")],
+    );
+    assert!(out.contains(" 0 failed"), "{out}");
+}
+
+#[test]
+fn c_invalid_input_is_rejected_and_sends_nothing() {
+    let server = Server::start();
+    let exe = compile("cc", "c99", &["tests/c/invalid_input.c"], "invalid_input");
+    let url = server.base_url();
+    run_ok(&exe, &[], &[("FEISHU_BASE_URL", &url)]);
+    assert_eq!(server.request_count(), 0, "a request was sent");
+    assert_eq!(server.connection_count(), 0, "a connection was opened");
+}
+
+#[test]
+fn c_threads_each_see_their_own_last_error() {
+    let server = Server::start();
+    let exe = compile("cc", "c99", &["tests/c/threads.c"], "threads");
+    let url = server.base_url();
+    run_ok(
+        &exe,
+        &[],
+        &[("FEISHU_BASE_URL", &url), ("FEISHU_TIMEOUT_MS", "20000")],
+    );
+    // 14 of the 16 threads send (2 have invalid input), 20 calls each.
+    assert_eq!(server.request_count(), 14 * 20);
+}
+
+#[test]
+fn c_bad_environment_fails_every_call_naming_the_variable() {
+    let server = Server::start();
+    let exe = compile("cc", "c99", &["tests/c/bad_env.c"], "bad_env");
+    let url = server.base_url();
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("FEISHU_BASE_URL", &[("FEISHU_BASE_URL", "ftp://127.0.0.1")]),
+        (
+            "FEISHU_BASE_URL",
+            &[("FEISHU_BASE_URL", "http://127.0.0.1:1/open-apis")],
+        ),
+        ("FEISHU_BASE_URL", &[("FEISHU_BASE_URL", "not a url")]),
+        (
+            "FEISHU_TIMEOUT_MS",
+            &[("FEISHU_BASE_URL", &url), ("FEISHU_TIMEOUT_MS", "0")],
+        ),
+        (
+            "FEISHU_TIMEOUT_MS",
+            &[("FEISHU_BASE_URL", &url), ("FEISHU_TIMEOUT_MS", "5s")],
+        ),
+        (
+            "FEISHU_CA_FILE",
+            &[
+                ("FEISHU_BASE_URL", &url),
+                ("FEISHU_CA_FILE", "/nonexistent/ca.pem"),
+            ],
+        ),
+        (
+            "FEISHU_CA_FILE",
+            &[
+                ("FEISHU_BASE_URL", &url),
+                ("FEISHU_CA_FILE", "/etc/hostname"),
+            ],
+        ),
+        (
+            "HTTPS_PROXY",
+            &[("HTTPS_PROXY", "socks5://user:hunter2@127.0.0.1:1080")],
+        ),
+        (
+            "http_proxy",
+            &[
+                ("FEISHU_BASE_URL", &url),
+                ("http_proxy", "ftp://user:hunter2@h"),
+            ],
+        ),
+    ];
+    for (var, env) in cases {
+        run_ok(&exe, &[var], env);
+    }
+    assert_eq!(
+        server.request_count(),
+        0,
+        "a request was sent despite a bad configuration"
+    );
+}
+
+#[test]
+fn c_example_prints_statuses_and_errors() {
+    let server = Server::start();
+    let exe = compile(
+        "cc",
+        "c99",
+        &["examples/c/task_check.c"],
+        "example_task_check",
+    );
+    let url = server.base_url();
+    let env = [
+        ("FEISHU_BASE_URL", url.as_str()),
+        ("FEISHU_TOKEN", "t-SECRET0123456789"),
+    ];
+    let out = run(&exe, &["7360595374803812356", "process", "fail"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stdout.contains("7360595374803812356: success"), "{stdout}");
+    assert!(stdout.contains("process: process"), "{stdout}");
+    assert!(stdout.contains("fail: fail"), "{stdout}");
+
+    let out = run(&exe, &["success", "err-1061003"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stdout.contains("err-1061003: error 1061003"), "{stdout}");
+    assert!(stdout.contains("not found."), "{stdout}");
+    assert!(
+        stdout.contains("[HTTP 404]") && stdout.contains("[log id "),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("SECRET"),
+        "the token was printed: {stdout}"
+    );
+
+    let out = run(&exe, &["success"], &[("FEISHU_BASE_URL", url.as_str())]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no token is a usage error: {}",
+        show(&out)
+    );
+}
+
+#[test]
+fn warm_calls_spawn_no_thread_and_resolve_nothing() {
+    let strace = ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists());
+    let Some(strace) = strace else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install strace");
+        eprintln!(
+            "SKIPPED warm_calls_spawn_no_thread_and_resolve_nothing: strace is not installed"
+        );
+        return;
+    };
+    let server = Server::start();
+    let exe = compile("cc", "c99", &["tests/c/warm_calls.c"], "warm_calls");
+    // A host name, not an IP literal, so that a lookup would really happen.
+    let url = format!("http://localhost:{}", server.addr().port());
+    let log = out_dir().join("warm_calls.strace");
+    let out = Command::new(strace)
+        .args(["-f", "-qq", "-e", "trace=clone,clone3,openat,connect", "-o"])
+        .arg(&log)
+        .arg(&exe)
+        .arg("200")
+        .env_clear()
+        .env("FEISHU_BASE_URL", &url)
+        .output()
+        .expect("run strace");
+    assert!(out.status.success(), "{}", show(&out));
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let threads = trace.lines().filter(|l| l.contains("clone")).count();
+    let lookups = trace.lines().filter(|l| l.contains("/etc/hosts")).count();
+    assert_eq!(server.request_count(), 200);
+    assert_eq!(server.connection_count(), 1);
+    // The first (cold) call may resolve on one helper thread; the other 199 neither.
+    assert!(
+        threads <= 1,
+        "{threads} threads spawned for 200 calls:\n{trace}"
+    );
+    assert!(
+        lookups <= 1,
+        "{lookups} name lookups for 200 calls:\n{trace}"
+    );
+    assert!(lookups == 1, "the cold call resolved localhost:\n{trace}");
+}
