@@ -189,6 +189,21 @@ fn header_compiles_as_c99_c11_and_cpp11_and_says_what_it_promises() {
 }
 
 #[test]
+fn the_shared_library_carries_its_soname() {
+    let lib = lib_dir().join("libfeishu_task.so");
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(&lib)
+        .output()
+        .expect("run readelf");
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dynamic.contains("Library soname: [libfeishu_task.so.0]"),
+        "no soname libfeishu_task.so.0 in:\n{dynamic}"
+    );
+}
+
+#[test]
 fn c_task_check_covers_statuses_errors_and_faults() {
     let server = Server::start();
     let exe = compile("cc", "c99", &["tests/c/task_check.c"], "task_check");
