@@ -21,6 +21,11 @@
 #include <stdint.h>
 #include <stddef.h>
 
+/** Base URL of the Feishu (China) Open Platform: the default. */
+#define FEISHU_BASE_URL_FEISHU "https://open.feishu.cn"
+/** Base URL of the Lark (international) Open Platform. */
+#define FEISHU_BASE_URL_LARK "https://open.larksuite.com"
+
 
 /**
  * Longest token accepted, in bytes.
@@ -62,6 +67,35 @@ enum FeishuTaskStatus
 typedef enum FeishuTaskStatus FeishuTaskStatus;
 #else
 typedef int32_t FeishuTaskStatus;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * How much a log line matters. An `int32_t` in C.
+ */
+enum FeishuLogLevel
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * A call failed for good (after any retries).
+   */
+  FEISHU_LOG_LEVEL_ERROR = 1,
+  /**
+   * An attempt failed and will be retried.
+   */
+  FEISHU_LOG_LEVEL_WARN = 2,
+  /**
+   * An attempt succeeded.
+   */
+  FEISHU_LOG_LEVEL_INFO = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum FeishuLogLevel FeishuLogLevel;
+#else
+typedef int32_t FeishuLogLevel;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -119,6 +153,21 @@ typedef int32_t FeishuCode;
 #endif // __cplusplus
 
 /**
+ * A client: its own base URL, timeouts, retries, TLS roots, proxy and log
+ * callback, and its own keep-alive connection pool. Opaque; create with
+ * `feishu_client_new`, free with `feishu_client_free`. Immutable and safe to
+ * use from any number of threads at once.
+ */
+typedef struct FeishuClient FeishuClient;
+
+/**
+ * Options for `feishu_client_new`. Opaque; create with
+ * `feishu_client_options_new`, free with `feishu_client_options_free`.
+ * Not thread-safe: configure it from one thread, then build clients from it.
+ */
+typedef struct FeishuClientOptions FeishuClientOptions;
+
+/**
  * Details of a failure. Caller-allocated (on the stack is fine); the library
  * never allocates for it and fills every field, so no secret can linger in it.
  */
@@ -147,9 +196,49 @@ typedef struct {
   char message[256];
 } FeishuError;
 
+/**
+ * Receives one line per HTTP attempt: method, path, HTTP status, duration,
+ * attempt number, log id, and the retry decision. `message` is UTF-8, valid
+ * only during the call. Called on the thread making the request, so it must
+ * be thread-safe when the client is shared. Never receives a token, app
+ * secret or proxy password.
+ */
+typedef void (*FeishuLogCallback)(void *user_data, FeishuLogLevel level, const char *message);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Builds a client from `options` (which stay owned by the caller and may be
+ * freed or reused afterwards), or, with NULL options, exactly as the default
+ * client of `feishu_task_check` is built: from the environment
+ * (`FEISHU_BASE_URL`, `FEISHU_TIMEOUT_MS`, `FEISHU_CA_FILE`, proxy variables).
+ *
+ * Returns the client, or NULL with `*err` filled (when `err` is non-NULL)
+ * and the thread's last error set: `FEISHU_ERR_INVALID_ARGUMENT` for a bad
+ * environment value or proxy variable. Free with `feishu_client_free`.
+ */
+FeishuClient *feishu_client_new(const FeishuClientOptions *options, FeishuError *err);
+
+/**
+ * Frees a client and closes its connections. NULL does nothing. No call on
+ * the client may be running or start afterwards.
+ */
+void feishu_client_free(FeishuClient *client);
+
+/**
+ * `feishu_task_check` with an explicit client: same inputs, same return codes,
+ * same `*out_status` rule (UNKNOWN on any failure), plus the client's retries.
+ *
+ * `err` (may be NULL) receives the outcome of this call: code 0 and empty
+ * strings on success, the failure's details otherwise. Use it rather than
+ * `feishu_last_error` from Go. The thread's last error is updated too.
+ *
+ * Also returns `FEISHU_ERR_INVALID_ARGUMENT` for a NULL client. Messages of
+ * errors that were retried say how many attempts were made.
+ */
+int32_t feishu_client_task_check(const FeishuClient *client, const char *token, const char *task_id, FeishuTaskStatus *out_status, FeishuError *err);
 
 /**
  * Fills `*out` with the calling thread's last failure and returns its code.
@@ -177,6 +266,84 @@ int32_t feishu_last_error(FeishuError *out);
  * The string is static: do not free it. Thread-safe.
  */
 const char *feishu_strerror(int32_t code);
+
+/**
+ * New options with the built-in defaults: base URL `FEISHU_BASE_URL_FEISHU`,
+ * connect timeout 10000 ms, whole-call deadline 30000 ms, 2 retries, the
+ * bundled Mozilla roots, no log callback, and the proxy from the environment
+ * (`HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`) unless `feishu_client_options_set_proxy`
+ * is called. No other environment variable is read.
+ *
+ * Returns NULL only if memory is exhausted or on an internal error. Free with
+ * `feishu_client_options_free`. Thread-safe.
+ */
+FeishuClientOptions *feishu_client_options_new(void);
+
+/**
+ * Frees options. NULL does nothing. Clients built from them are unaffected.
+ */
+void feishu_client_options_free(FeishuClientOptions *options);
+
+/**
+ * Sets the base URL: `FEISHU_BASE_URL_FEISHU`, `FEISHU_BASE_URL_LARK`, or a
+ * private deployment's `http(s)://host[:port]` (no path, query or user info).
+ *
+ * Returns `FEISHU_OK`, or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, bad scheme,
+ * a path or query; see `feishu_last_error`) leaving the options unchanged.
+ */
+int32_t feishu_client_options_set_base_url(FeishuClientOptions *options, const char *url);
+
+/**
+ * Sets the connect timeout and the whole-call deadline (which covers every
+ * attempt, retry waits included), in milliseconds; both at least 1. A
+ * connect timeout longer than the deadline is cut to it.
+ *
+ * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, a 0).
+ */
+int32_t feishu_client_options_set_timeouts(FeishuClientOptions *options, uint32_t connect_ms, uint32_t call_ms);
+
+/**
+ * Sets how many extra attempts a transient failure gets (0 to 10, default 2).
+ * Transient: no connection, a reset before any response, HTTP 5xx (platform
+ * code 1061001 included), and 429 / 99991400 when the advised wait fits in
+ * what is left of the deadline. Never retried: other 4xx, auth codes,
+ * protocol errors, invalid input. Backoff is exponential from 100 ms with
+ * jitter, capped at 2 s, and never runs past the deadline.
+ *
+ * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, > 10).
+ */
+int32_t feishu_client_options_set_max_retries(FeishuClientOptions *options, uint32_t retries);
+
+/**
+ * Sets an HTTP CONNECT proxy, `http://[user:password@]host[:port]` (port
+ * 1080 if none; credentials percent-encoded), or NULL for no proxy at all,
+ * whatever the environment says. Hosts matching `NO_PROXY` are reached
+ * directly. Credentials never appear in messages or logs.
+ *
+ * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, a
+ * scheme other than http, no host).
+ */
+int32_t feishu_client_options_set_proxy(FeishuClientOptions *options, const char *proxy_url);
+
+/**
+ * Adds the PEM certificates of the file at `pem_path` to the bundled Mozilla
+ * roots (for a private deployment's CA). The file is read now. TLS
+ * verification can not be turned off.
+ *
+ * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, unreadable,
+ * no certificate in it, not valid PEM).
+ */
+int32_t feishu_client_options_set_ca_file(FeishuClientOptions *options, const char *pem_path);
+
+/**
+ * Sets a log callback that receives one line per HTTP attempt (see
+ * `FeishuLogCallback`), or NULL for silence (the default). `user_data` is
+ * passed back unchanged and must stay valid while clients built from these
+ * options live.
+ *
+ * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options).
+ */
+int32_t feishu_client_options_set_log_callback(FeishuClientOptions *options, FeishuLogCallback callback, void *user_data);
 
 /**
  * Asks the Feishu Open Platform for the status of an asynchronous drive task

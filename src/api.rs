@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, Retry};
 
 /// The endpoint's path; the base URL supplies scheme, host and port.
 pub(crate) const TASK_CHECK_PATH: &str = "/open-apis/drive/v1/files/task_check";
@@ -172,8 +172,18 @@ pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
         Err(_) => None,
     };
     let fail = |kind: Kind, message: String| -> Error {
+        // Rate limits and server-side trouble are worth another attempt; what
+        // the request itself caused (4xx, auth, bad shapes) is not.
+        let retry = match kind {
+            Kind::Platform(99991400) => Retry::RateLimited,
+            _ if reply.status == 429 => Retry::RateLimited,
+            Kind::Platform(1061001) => Retry::Transient,
+            Kind::Platform(_) | Kind::Http if reply.status >= 500 => Retry::Transient,
+            _ => Retry::Never,
+        };
         Error {
             kind,
+            retry,
             http_status: reply.status,
             retry_after_ms: retry_after_ms(reply.ratelimit_reset),
             log_id: clean(reply.log_id.or(body_log_id.as_deref()).unwrap_or(""), 63),
@@ -395,6 +405,23 @@ mod tests {
         assert_eq!(e.kind, Kind::Platform(99991400));
         assert_eq!(e.retry_after_ms, 3000);
         assert_eq!(e.log_id, "HDR");
+        assert_eq!(e.retry, Retry::RateLimited);
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let retry = |status, body| classify(&reply(status, body)).unwrap_err().retry;
+        assert_eq!(retry(500, r#"{"code":1061001,"msg":"internal error."}"#), Retry::Transient);
+        assert_eq!(retry(200, r#"{"code":1061001,"msg":"internal error."}"#), Retry::Transient);
+        assert_eq!(retry(502, "<html>"), Retry::Transient);
+        assert_eq!(retry(503, r#"{"code":123,"msg":"busy"}"#), Retry::Transient);
+        assert_eq!(retry(400, r#"{"code":99991400,"msg":"limit"}"#), Retry::RateLimited);
+        assert_eq!(retry(429, "<html>"), Retry::RateLimited);
+        assert_eq!(retry(404, r#"{"code":1061003,"msg":"not found."}"#), Retry::Never);
+        assert_eq!(retry(400, r#"{"code":1061002,"msg":"params error."}"#), Retry::Never);
+        assert_eq!(retry(200, r#"{"code":99991663,"msg":"expired"}"#), Retry::Never);
+        assert_eq!(retry(200, "garbage"), Retry::Never);
+        assert_eq!(retry(302, ""), Retry::Never);
     }
 
     #[test]

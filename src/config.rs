@@ -19,6 +19,10 @@ pub(crate) const FEISHU_BASE_URL: &str = "https://open.feishu.cn";
 pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 /// The connect timeout unless configured (never longer than the deadline).
 pub(crate) const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
+/// Retries after the first attempt unless configured.
+pub(crate) const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Most retries a client may be configured with.
+pub(crate) const MAX_RETRIES_LIMIT: u32 = 10;
 /// Largest CA file read.
 const MAX_CA_FILE_LEN: u64 = 4 * 1024 * 1024;
 
@@ -33,7 +37,25 @@ pub struct Config {
     /// Roots added to the bundled Mozilla roots.
     pub extra_roots: Vec<Certificate<'static>>,
     pub proxy: Option<ProxySetting>,
+    /// Extra attempts after a transient failure.
+    pub max_retries: u32,
+    /// Receives a line per attempt; `None`: silent.
+    pub logger: Option<Logger>,
 }
+
+/// How much a log line matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// A call failed for good.
+    Error,
+    /// An attempt failed and is retried.
+    Warn,
+    /// An attempt succeeded.
+    Info,
+}
+
+/// A log sink: called with each line; must be callable from any thread.
+pub type Logger = std::sync::Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 
 /// An HTTP CONNECT proxy.
 #[derive(Clone)]
@@ -52,6 +74,8 @@ impl std::fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("extra_roots", &self.extra_roots.len())
             .field("proxy", &self.proxy)
+            .field("max_retries", &self.max_retries)
+            .field("logger", &self.logger.is_some())
             .finish()
     }
 }
@@ -71,6 +95,8 @@ impl Default for Config {
             timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS.into()),
             extra_roots: Vec::new(),
             proxy: None,
+            max_retries: DEFAULT_MAX_RETRIES,
+            logger: None,
         }
     }
 }
@@ -86,16 +112,7 @@ impl Config {
     /// [`Config::from_env`] with the variables read through `var` (for tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Config, Error> {
         // An unset or empty variable means "not set", as in curl.
-        let get = |name: &str| -> Result<Option<String>, Error> {
-            match var(name) {
-                None => Ok(None),
-                Some(v) if v.is_empty() => Ok(None),
-                Some(v) => v
-                    .into_string()
-                    .map(Some)
-                    .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8"))),
-            }
-        };
+        let get = |name: &str| env_value(name, var(name));
         let named = |name: &str, e: Error| Error::invalid(format!("{name}: {}", e.message));
 
         let mut config = Config::default();
@@ -116,26 +133,105 @@ impl Config {
             config.extra_roots = load_ca_file(&path).map_err(|e| named("FEISHU_CA_FILE", e))?;
         }
 
-        // curl's choice of variables: https_proxy/HTTPS_PROXY for https, only
-        // lowercase http_proxy for http, ALL_PROXY for both; NO_PROXY excludes hosts.
-        let candidates: &[&str] = if config.base_url.starts_with("https:") {
-            &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
-        } else {
-            &["http_proxy", "all_proxy", "ALL_PROXY"]
-        };
-        for name in candidates {
-            if let Some(url) = get(name)? {
-                let no_proxy = match get("no_proxy")? {
-                    Some(v) => Some(v),
-                    None => get("NO_PROXY")?,
-                };
-                let proxy = parse_proxy(&url, no_proxy.as_deref()).map_err(|e| named(name, e))?;
-                config.proxy = Some(proxy);
-                break;
-            }
-        }
+        config.proxy = proxy_from_vars(&config.base_url, &get)?;
         Ok(config)
     }
+}
+
+impl Config {
+    /// Sets the base URL (validated, see [`parse_base_url`]).
+    pub fn set_base_url(&mut self, url: &str) -> Result<(), Error> {
+        self.base_url = parse_base_url(url)?;
+        Ok(())
+    }
+
+    /// Sets the connect timeout and the whole-call deadline; both must be
+    /// at least 1 ms. A connect timeout longer than the deadline is cut to it.
+    pub fn set_timeouts(&mut self, connect_ms: u32, call_ms: u32) -> Result<(), Error> {
+        if connect_ms == 0 || call_ms == 0 {
+            return Err(Error::invalid(format!(
+                "timeouts must be at least 1 ms (connect_ms={connect_ms}, call_ms={call_ms})"
+            )));
+        }
+        self.connect_timeout = Duration::from_millis(connect_ms.min(call_ms).into());
+        self.timeout = Duration::from_millis(call_ms.into());
+        Ok(())
+    }
+
+    /// Sets how many times a transient failure is retried (0 to 10).
+    pub fn set_max_retries(&mut self, retries: u32) -> Result<(), Error> {
+        if retries > MAX_RETRIES_LIMIT {
+            return Err(Error::invalid(format!(
+                "max_retries {retries} is more than {MAX_RETRIES_LIMIT}"
+            )));
+        }
+        self.max_retries = retries;
+        Ok(())
+    }
+
+    /// Adds the PEM certificates of `path` to the bundled roots.
+    pub fn set_ca_file(&mut self, path: &str) -> Result<(), Error> {
+        self.extra_roots = load_ca_file(path)?;
+        Ok(())
+    }
+}
+
+/// The proxy the environment gives for `base_url`, with curl's choice of
+/// variables: https_proxy/HTTPS_PROXY for https, only lowercase http_proxy for
+/// http, then ALL_PROXY; NO_PROXY (or no_proxy) excludes hosts.
+fn proxy_from_vars(
+    base_url: &str,
+    get: &dyn Fn(&str) -> Result<Option<String>, Error>,
+) -> Result<Option<ProxySetting>, Error> {
+    let candidates: &[&str] = if base_url.starts_with("https:") {
+        &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
+    } else {
+        &["http_proxy", "all_proxy", "ALL_PROXY"]
+    };
+    for name in candidates {
+        if let Some(url) = get(name)? {
+            return parse_proxy(&url, no_proxy_from(get)?.as_deref())
+                .map(Some)
+                .map_err(|e| Error::invalid(format!("{name}: {}", e.message)));
+        }
+    }
+    Ok(None)
+}
+
+fn no_proxy_from(
+    get: &dyn Fn(&str) -> Result<Option<String>, Error>,
+) -> Result<Option<String>, Error> {
+    match get("no_proxy")? {
+        Some(v) => Ok(Some(v)),
+        None => get("NO_PROXY"),
+    }
+}
+
+/// Reads an environment variable.
+fn env_var(name: &str) -> Result<Option<String>, Error> {
+    env_value(name, std::env::var_os(name))
+}
+
+/// An environment variable's value: unset or empty is `None`, as in curl.
+fn env_value(name: &str, value: Option<std::ffi::OsString>) -> Result<Option<String>, Error> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v
+            .into_string()
+            .map(Some)
+            .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8"))),
+    }
+}
+
+/// The environment's proxy for `base_url` (HTTPS_PROXY, ALL_PROXY, NO_PROXY...).
+pub fn proxy_from_env(base_url: &str) -> Result<Option<ProxySetting>, Error> {
+    proxy_from_vars(base_url, &env_var)
+}
+
+/// The environment's NO_PROXY list, applied to explicitly set proxies too.
+pub fn no_proxy_from_env() -> Result<Option<String>, Error> {
+    no_proxy_from(&env_var)
 }
 
 /// Validates a base URL: `http` or `https`, a host, an optional port, and no

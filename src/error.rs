@@ -56,10 +56,24 @@ impl Kind {
     }
 }
 
+/// Whether a failed attempt may be repeated (decided where the failure is
+/// classified, which knows best; see `retry`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Permanent: invalid input, 4xx, auth codes, protocol errors, TLS, DNS.
+    Never,
+    /// Transient: no connection, a reset before any response, HTTP 5xx, 1061001.
+    Transient,
+    /// Rate limited (429 / 99991400): wait `retry_after_ms`, then repeat.
+    RateLimited,
+}
+
 /// A failure with everything known about it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Error {
     pub kind: Kind,
+    /// Whether repeating the request may succeed.
+    pub retry: Retry,
     /// The HTTP status of the response, 0 when none was received.
     pub http_status: u16,
     /// The wait advised by `x-ogw-ratelimit-reset`, in milliseconds; 0 if none.
@@ -74,6 +88,7 @@ impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Error {
         Error {
             kind,
+            retry: Retry::Never,
             http_status: 0,
             retry_after_ms: 0,
             log_id: String::new(),
@@ -87,6 +102,12 @@ impl Error {
 
     pub fn code(&self) -> i32 {
         self.kind.code()
+    }
+
+    /// Marks the error as worth repeating.
+    pub fn retry(mut self, retry: Retry) -> Error {
+        self.retry = retry;
+        self
     }
 }
 

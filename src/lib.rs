@@ -18,4 +18,5 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod ffi;
+pub mod retry;
 pub mod transport;

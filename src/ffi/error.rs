@@ -71,6 +71,19 @@ pub(crate) fn set_last(error: Option<Error>) {
     LAST_ERROR.with(|last| *last.borrow_mut() = error);
 }
 
+/// Records the outcome of a call: into `*out` when it is non-NULL, and as the
+/// thread's last error.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `FeishuError`.
+pub(crate) unsafe fn record(out: *mut FeishuError, error: Option<Error>) {
+    // SAFETY: guaranteed by the caller; `as_mut` handles NULL.
+    if let Some(out) = unsafe { out.as_mut() } {
+        out.fill(error.as_ref());
+    }
+    set_last(error);
+}
+
 /// Copies `s` into `dst` as a NUL-terminated string, cut at a character
 /// boundary, and zeroes the rest of `dst`.
 fn copy_str(dst: &mut [c_char], s: &str) {

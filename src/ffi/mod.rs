@@ -13,7 +13,9 @@
 
 #[macro_use]
 mod boundary;
+pub mod client;
 pub mod error;
+pub mod options;
 pub mod task;
 
 use std::ffi::c_char;

@@ -7,7 +7,7 @@ use crate::client;
 use crate::error::{Error, FEISHU_OK};
 
 use super::c_bytes;
-use super::error::set_last;
+use super::error::{FeishuError, record};
 
 /// The status of an asynchronous drive task. An `int32_t` in C.
 #[repr(i32)]
@@ -37,34 +37,34 @@ impl From<TaskStatus> for FeishuTaskStatus {
 ///
 /// # Safety
 /// `out` is NULL or points to a writable `FeishuTaskStatus`.
-unsafe fn write_status(out: *mut FeishuTaskStatus, status: FeishuTaskStatus) {
+pub(crate) unsafe fn write_status(out: *mut FeishuTaskStatus, status: FeishuTaskStatus) {
     // SAFETY: guaranteed by the caller; `as_mut` handles NULL.
     if let Some(out) = unsafe { out.as_mut() } {
         *out = status;
     }
 }
 
-/// Records `result` as the thread's last outcome, writes the status, and
-/// returns the code.
+/// Records `result` (in `*err` and as the thread's last error), writes the
+/// status, and returns the code.
 ///
 /// # Safety
-/// As [`write_status`].
-pub(crate) unsafe fn finish(result: Result<TaskStatus, Error>, out: *mut FeishuTaskStatus) -> i32 {
-    match result {
-        Ok(status) => {
-            set_last(None);
-            // SAFETY: forwarded from the caller.
-            unsafe { write_status(out, status.into()) };
-            FEISHU_OK
-        }
-        Err(e) => {
-            let code = e.code();
-            set_last(Some(e));
-            // SAFETY: forwarded from the caller.
-            unsafe { write_status(out, FeishuTaskStatus::Unknown) };
-            code
-        }
+/// `out` is NULL or a writable `FeishuTaskStatus`; `err` NULL or a writable
+/// `FeishuError`.
+pub(crate) unsafe fn finish(
+    result: Result<TaskStatus, Error>,
+    out: *mut FeishuTaskStatus,
+    err: *mut FeishuError,
+) -> i32 {
+    let (code, status) = match &result {
+        Ok(status) => (FEISHU_OK, (*status).into()),
+        Err(e) => (e.code(), FeishuTaskStatus::Unknown),
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        write_status(out, status);
+        record(err, result.err());
     }
+    code
 }
 
 /// Asks the Feishu Open Platform for the status of an asynchronous drive task
@@ -125,7 +125,7 @@ pub extern "C" fn feishu_task_check(
             client::default_client()?.task_check(token, task_id)
         });
         // SAFETY: as above for `out_status`.
-        unsafe { finish(result, out_status) }
+        unsafe { finish(result, out_status, std::ptr::null_mut()) }
     }
 }
 

@@ -118,8 +118,9 @@ pub enum Reply {
     /// Reads the request, sends nothing; holds the socket until the peer closes it, the server
     /// stops, or [`STALL_LIMIT`] passes.
     Stall,
-    /// A complete success response (head and body, ~230 bytes) written one byte at a time,
-    /// `interval_ms` apart: at 200 ms that is about 45 s in all.
+    /// A complete success response (head and body, about 210 bytes) written one byte at a
+    /// time, `interval_ms` apart: at 200 ms that is about 40 s in all. Each byte arrives well
+    /// within any per-read timeout; only a deadline on the whole call catches it.
     Trickle { interval_ms: u64 },
     /// 200 with `Content-Length: 0`.
     Empty,

@@ -1,0 +1,105 @@
+//! `FeishuClient`: an explicit, immutable, thread-safe client.
+
+use std::ffi::c_char;
+
+use crate::api::{MAX_TASK_ID_LEN, MAX_TOKEN_LEN};
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::Error;
+
+use super::c_bytes;
+use super::error::{FeishuError, record};
+use super::options::FeishuClientOptions;
+use super::task::{FeishuTaskStatus, finish, write_status};
+
+/// A client: its own base URL, timeouts, retries, TLS roots, proxy and log
+/// callback, and its own keep-alive connection pool. Opaque; create with
+/// `feishu_client_new`, free with `feishu_client_free`. Immutable and safe to
+/// use from any number of threads at once.
+pub struct FeishuClient {
+    client: Client,
+}
+
+/// Builds a client from `options` (which stay owned by the caller and may be
+/// freed or reused afterwards), or, with NULL options, exactly as the default
+/// client of `feishu_task_check` is built: from the environment
+/// (`FEISHU_BASE_URL`, `FEISHU_TIMEOUT_MS`, `FEISHU_CA_FILE`, proxy variables).
+///
+/// Returns the client, or NULL with `*err` filled (when `err` is non-NULL)
+/// and the thread's last error set: `FEISHU_ERR_INVALID_ARGUMENT` for a bad
+/// environment value or proxy variable. Free with `feishu_client_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_new(
+    options: *const FeishuClientOptions,
+    err: *mut FeishuError,
+) -> *mut FeishuClient {
+    ffi_panic_boundary! {
+        // SAFETY: `options` is NULL or a live pointer from
+        // feishu_client_options_new (the caller's contract).
+        let config = match unsafe { options.as_ref() } {
+            Some(o) => o.to_config(),
+            None => Config::from_env(),
+        };
+        match config.and_then(|c| Client::new(&c)) {
+            Ok(client) => {
+                // SAFETY: `err` is NULL or writable (the caller's contract).
+                unsafe { record(err, None) };
+                Box::into_raw(Box::new(FeishuClient { client }))
+            }
+            Err(e) => {
+                // SAFETY: as above.
+                unsafe { record(err, Some(e)) };
+                std::ptr::null_mut()
+            }
+        }
+    }
+}
+
+/// Frees a client and closes its connections. NULL does nothing. No call on
+/// the client may be running or start afterwards.
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_free(client: *mut FeishuClient) {
+    ffi_panic_boundary! {
+        if !client.is_null() {
+            // SAFETY: a non-NULL `client` came from feishu_client_new and is
+            // freed once, with no call running (the caller's contract).
+            drop(unsafe { Box::from_raw(client) });
+        }
+    }
+}
+
+/// `feishu_task_check` with an explicit client: same inputs, same return codes,
+/// same `*out_status` rule (UNKNOWN on any failure), plus the client's retries.
+///
+/// `err` (may be NULL) receives the outcome of this call: code 0 and empty
+/// strings on success, the failure's details otherwise. Use it rather than
+/// `feishu_last_error` from Go. The thread's last error is updated too.
+///
+/// Also returns `FEISHU_ERR_INVALID_ARGUMENT` for a NULL client. Messages of
+/// errors that were retried say how many attempts were made.
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_task_check(
+    client: *const FeishuClient,
+    token: *const c_char,
+    task_id: *const c_char,
+    out_status: *mut FeishuTaskStatus,
+    err: *mut FeishuError,
+) -> i32 {
+    ffi_panic_boundary! {
+        // SAFETY: `out_status` is NULL or writable (caller's contract).
+        unsafe { write_status(out_status, FeishuTaskStatus::Unknown) };
+        // SAFETY: `client` is NULL or live; `token` and `task_id` are NULL or
+        // NUL-terminated strings that outlive the call (caller's contract).
+        let result = unsafe { client.as_ref() }
+            .ok_or_else(|| Error::invalid("client is NULL"))
+            .and_then(|c| {
+                // SAFETY: as above.
+                let token = unsafe { c_bytes(token, "token", MAX_TOKEN_LEN) }?;
+                // SAFETY: as above.
+                let task_id = unsafe { c_bytes(task_id, "task_id", MAX_TASK_ID_LEN) }?;
+                c.client.task_check(token, task_id)
+            });
+        // SAFETY: `out_status` and `err` are NULL or writable (caller's contract).
+        unsafe { finish(result, out_status, err) }
+    }
+}

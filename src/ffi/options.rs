@@ -1,0 +1,273 @@
+//! `FeishuClientOptions`: the builder a `FeishuClient` is made from.
+
+use std::ffi::{CString, c_char, c_void};
+use std::sync::Arc;
+
+use crate::config::{self, Config, LogLevel, ProxySetting};
+use crate::error::{Error, FEISHU_OK};
+
+use super::c_bytes;
+use super::error::set_last;
+
+// The base URL presets FEISHU_BASE_URL_FEISHU and FEISHU_BASE_URL_LARK are
+// string macros written by cbindgen.toml (cbindgen exports no string constants).
+
+/// Longest URL or path accepted by the setters, in bytes.
+const MAX_SETTING_LEN: usize = 4096;
+
+/// How much a log line matters. An `int32_t` in C.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeishuLogLevel {
+    /// A call failed for good (after any retries).
+    Error = 1,
+    /// An attempt failed and will be retried.
+    Warn = 2,
+    /// An attempt succeeded.
+    Info = 3,
+}
+
+/// Receives one line per HTTP attempt: method, path, HTTP status, duration,
+/// attempt number, log id, and the retry decision. `message` is UTF-8, valid
+/// only during the call. Called on the thread making the request, so it must
+/// be thread-safe when the client is shared. Never receives a token, app
+/// secret or proxy password.
+pub type FeishuLogCallback =
+    Option<extern "C" fn(user_data: *mut c_void, level: FeishuLogLevel, message: *const c_char)>;
+
+/// Options for `feishu_client_new`. Opaque; create with
+/// `feishu_client_options_new`, free with `feishu_client_options_free`.
+/// Not thread-safe: configure it from one thread, then build clients from it.
+pub struct FeishuClientOptions {
+    config: Config,
+    /// `Some(None)`: no proxy, whatever the environment says.
+    proxy: Option<Option<ProxySetting>>,
+}
+
+/// The C callback and its user data, callable from any thread.
+struct CLogger {
+    callback: extern "C" fn(*mut c_void, FeishuLogLevel, *const c_char),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the header documents that the callback and its user data must be
+// usable from any thread that uses the client; the library only passes the
+// pointer back, never dereferences it.
+unsafe impl Send for CLogger {}
+// SAFETY: as above.
+unsafe impl Sync for CLogger {}
+
+impl CLogger {
+    fn log(&self, level: LogLevel, line: &str) {
+        let level = match level {
+            LogLevel::Error => FeishuLogLevel::Error,
+            LogLevel::Warn => FeishuLogLevel::Warn,
+            LogLevel::Info => FeishuLogLevel::Info,
+        };
+        // Log lines hold no NUL (server text has control characters replaced).
+        if let Ok(line) = CString::new(line) {
+            (self.callback)(self.user_data, level, line.as_ptr());
+        }
+    }
+}
+
+impl FeishuClientOptions {
+    /// The configuration a client is built from: the proxy, unless set
+    /// explicitly, comes from the environment as curl's does.
+    pub(crate) fn to_config(&self) -> Result<Config, Error> {
+        let mut config = self.config.clone();
+        config.proxy = match &self.proxy {
+            Some(choice) => choice.clone(),
+            None => config::proxy_from_env(&config.base_url)?,
+        };
+        Ok(config)
+    }
+}
+
+/// Runs a setter on non-NULL options and records its outcome.
+fn set(
+    options: *mut FeishuClientOptions,
+    apply: impl FnOnce(&mut FeishuClientOptions) -> Result<(), Error>,
+) -> i32 {
+    // SAFETY: `options` is NULL or a pointer from feishu_client_options_new
+    // not yet freed, used by one thread at a time (the header's contract).
+    let result = match unsafe { options.as_mut() } {
+        Some(o) => apply(o),
+        None => Err(Error::invalid("options is NULL")),
+    };
+    match result {
+        Ok(()) => {
+            set_last(None);
+            FEISHU_OK
+        }
+        Err(e) => {
+            let code = e.code();
+            set_last(Some(e));
+            code
+        }
+    }
+}
+
+/// Borrows a setting string as UTF-8 text.
+///
+/// # Safety
+/// As [`c_bytes`].
+unsafe fn c_text<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, Error> {
+    // SAFETY: forwarded from the caller.
+    let bytes = unsafe { c_bytes(ptr, what, MAX_SETTING_LEN) }?;
+    if bytes.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    std::str::from_utf8(bytes).map_err(|_| Error::invalid(format!("{what} is not UTF-8")))
+}
+
+/// New options with the built-in defaults: base URL `FEISHU_BASE_URL_FEISHU`,
+/// connect timeout 10000 ms, whole-call deadline 30000 ms, 2 retries, the
+/// bundled Mozilla roots, no log callback, and the proxy from the environment
+/// (`HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`) unless `feishu_client_options_set_proxy`
+/// is called. No other environment variable is read.
+///
+/// Returns NULL only if memory is exhausted or on an internal error. Free with
+/// `feishu_client_options_free`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_new() -> *mut FeishuClientOptions {
+    ffi_panic_boundary! {
+        Box::into_raw(Box::new(FeishuClientOptions { config: Config::default(), proxy: None }))
+    }
+}
+
+/// Frees options. NULL does nothing. Clients built from them are unaffected.
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_free(options: *mut FeishuClientOptions) {
+    ffi_panic_boundary! {
+        if !options.is_null() {
+            // SAFETY: a non-NULL `options` came from feishu_client_options_new
+            // and is freed once (the caller's contract).
+            drop(unsafe { Box::from_raw(options) });
+        }
+    }
+}
+
+/// Sets the base URL: `FEISHU_BASE_URL_FEISHU`, `FEISHU_BASE_URL_LARK`, or a
+/// private deployment's `http(s)://host[:port]` (no path, query or user info).
+///
+/// Returns `FEISHU_OK`, or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, bad scheme,
+/// a path or query; see `feishu_last_error`) leaving the options unchanged.
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_set_base_url(
+    options: *mut FeishuClientOptions,
+    url: *const c_char,
+) -> i32 {
+    ffi_panic_boundary! {
+        set(options, |o| {
+            // SAFETY: `url` is NULL or a NUL-terminated string (caller's contract).
+            let url = unsafe { c_text(url, "base URL") }?;
+            o.config.set_base_url(url)
+        })
+    }
+}
+
+/// Sets the connect timeout and the whole-call deadline (which covers every
+/// attempt, retry waits included), in milliseconds; both at least 1. A
+/// connect timeout longer than the deadline is cut to it.
+///
+/// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, a 0).
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_set_timeouts(
+    options: *mut FeishuClientOptions,
+    connect_ms: u32,
+    call_ms: u32,
+) -> i32 {
+    ffi_panic_boundary! {
+        set(options, |o| o.config.set_timeouts(connect_ms, call_ms))
+    }
+}
+
+/// Sets how many extra attempts a transient failure gets (0 to 10, default 2).
+/// Transient: no connection, a reset before any response, HTTP 5xx (platform
+/// code 1061001 included), and 429 / 99991400 when the advised wait fits in
+/// what is left of the deadline. Never retried: other 4xx, auth codes,
+/// protocol errors, invalid input. Backoff is exponential from 100 ms with
+/// jitter, capped at 2 s, and never runs past the deadline.
+///
+/// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, > 10).
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_set_max_retries(
+    options: *mut FeishuClientOptions,
+    retries: u32,
+) -> i32 {
+    ffi_panic_boundary! {
+        set(options, |o| o.config.set_max_retries(retries))
+    }
+}
+
+/// Sets an HTTP CONNECT proxy, `http://[user:password@]host[:port]` (port
+/// 1080 if none; credentials percent-encoded), or NULL for no proxy at all,
+/// whatever the environment says. Hosts matching `NO_PROXY` are reached
+/// directly. Credentials never appear in messages or logs.
+///
+/// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, a
+/// scheme other than http, no host).
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_set_proxy(
+    options: *mut FeishuClientOptions,
+    proxy_url: *const c_char,
+) -> i32 {
+    ffi_panic_boundary! {
+        set(options, |o| {
+            if proxy_url.is_null() {
+                o.proxy = Some(None);
+                return Ok(());
+            }
+            // SAFETY: `proxy_url` is a NUL-terminated string (caller's contract).
+            let url = unsafe { c_text(proxy_url, "proxy URL") }?;
+            let no_proxy = config::no_proxy_from_env()?;
+            o.proxy = Some(Some(config::parse_proxy(url, no_proxy.as_deref())?));
+            Ok(())
+        })
+    }
+}
+
+/// Adds the PEM certificates of the file at `pem_path` to the bundled Mozilla
+/// roots (for a private deployment's CA). The file is read now. TLS
+/// verification can not be turned off.
+///
+/// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, unreadable,
+/// no certificate in it, not valid PEM).
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_set_ca_file(
+    options: *mut FeishuClientOptions,
+    pem_path: *const c_char,
+) -> i32 {
+    ffi_panic_boundary! {
+        set(options, |o| {
+            // SAFETY: `pem_path` is NULL or a NUL-terminated string (caller's contract).
+            let path = unsafe { c_text(pem_path, "CA file path") }?;
+            o.config.set_ca_file(path)
+        })
+    }
+}
+
+/// Sets a log callback that receives one line per HTTP attempt (see
+/// `FeishuLogCallback`), or NULL for silence (the default). `user_data` is
+/// passed back unchanged and must stay valid while clients built from these
+/// options live.
+///
+/// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options).
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_set_log_callback(
+    options: *mut FeishuClientOptions,
+    callback: FeishuLogCallback,
+    user_data: *mut c_void,
+) -> i32 {
+    ffi_panic_boundary! {
+        set(options, |o| {
+            o.config.logger = callback.map(|callback| {
+                let sink = CLogger { callback, user_data };
+                Arc::new(move |level: LogLevel, line: &str| sink.log(level, line))
+                    as config::Logger
+            });
+            Ok(())
+        })
+    }
+}
