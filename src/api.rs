@@ -411,15 +411,33 @@ mod tests {
     #[test]
     fn only_transient_failures_are_retried() {
         let retry = |status, body| classify(&reply(status, body)).unwrap_err().retry;
-        assert_eq!(retry(500, r#"{"code":1061001,"msg":"internal error."}"#), Retry::Transient);
-        assert_eq!(retry(200, r#"{"code":1061001,"msg":"internal error."}"#), Retry::Transient);
+        assert_eq!(
+            retry(500, r#"{"code":1061001,"msg":"internal error."}"#),
+            Retry::Transient
+        );
+        assert_eq!(
+            retry(200, r#"{"code":1061001,"msg":"internal error."}"#),
+            Retry::Transient
+        );
         assert_eq!(retry(502, "<html>"), Retry::Transient);
         assert_eq!(retry(503, r#"{"code":123,"msg":"busy"}"#), Retry::Transient);
-        assert_eq!(retry(400, r#"{"code":99991400,"msg":"limit"}"#), Retry::RateLimited);
+        assert_eq!(
+            retry(400, r#"{"code":99991400,"msg":"limit"}"#),
+            Retry::RateLimited
+        );
         assert_eq!(retry(429, "<html>"), Retry::RateLimited);
-        assert_eq!(retry(404, r#"{"code":1061003,"msg":"not found."}"#), Retry::Never);
-        assert_eq!(retry(400, r#"{"code":1061002,"msg":"params error."}"#), Retry::Never);
-        assert_eq!(retry(200, r#"{"code":99991663,"msg":"expired"}"#), Retry::Never);
+        assert_eq!(
+            retry(404, r#"{"code":1061003,"msg":"not found."}"#),
+            Retry::Never
+        );
+        assert_eq!(
+            retry(400, r#"{"code":1061002,"msg":"params error."}"#),
+            Retry::Never
+        );
+        assert_eq!(
+            retry(200, r#"{"code":99991663,"msg":"expired"}"#),
+            Retry::Never
+        );
         assert_eq!(retry(200, "garbage"), Retry::Never);
         assert_eq!(retry(302, ""), Retry::Never);
     }

@@ -173,7 +173,10 @@ impl Client {
     fn deadline_passed(&self) -> Error {
         Error::new(
             Kind::Timeout,
-            format!("no complete response within the {} ms deadline", self.timeout.as_millis()),
+            format!(
+                "no complete response within the {} ms deadline",
+                self.timeout.as_millis()
+            ),
         )
     }
 
@@ -294,7 +297,8 @@ fn log_id_note(log_id: &str) -> String {
 /// Notes the number of attempts in the final error's message.
 fn with_attempts(mut err: Error, attempts: u32) -> Error {
     if attempts > 1 {
-        err.message.push_str(&format!(" (after {attempts} attempts)"));
+        err.message
+            .push_str(&format!(" (after {attempts} attempts)"));
     }
     err
 }

@@ -105,17 +105,37 @@ mod tests {
     #[test]
     fn verdicts() {
         let lots = Duration::from_secs(30);
-        assert_eq!(verdict(&err(Retry::Never, 0), 1, 2, lots), Verdict::GiveUp("not retryable"));
-        assert!(matches!(verdict(&err(Retry::Transient, 0), 1, 2, lots), Verdict::RetryAfter(_)));
-        assert!(matches!(verdict(&err(Retry::Transient, 0), 2, 2, lots), Verdict::RetryAfter(_)));
-        assert_eq!(verdict(&err(Retry::Transient, 0), 3, 2, lots), Verdict::GiveUp("no retries left"));
-        assert_eq!(verdict(&err(Retry::Transient, 0), 1, 0, lots), Verdict::GiveUp("no retries left"));
+        assert_eq!(
+            verdict(&err(Retry::Never, 0), 1, 2, lots),
+            Verdict::GiveUp("not retryable")
+        );
+        assert!(matches!(
+            verdict(&err(Retry::Transient, 0), 1, 2, lots),
+            Verdict::RetryAfter(_)
+        ));
+        assert!(matches!(
+            verdict(&err(Retry::Transient, 0), 2, 2, lots),
+            Verdict::RetryAfter(_)
+        ));
+        assert_eq!(
+            verdict(&err(Retry::Transient, 0), 3, 2, lots),
+            Verdict::GiveUp("no retries left")
+        );
+        assert_eq!(
+            verdict(&err(Retry::Transient, 0), 1, 0, lots),
+            Verdict::GiveUp("no retries left")
+        );
         assert_eq!(
             verdict(&err(Retry::RateLimited, 1000), 1, 2, lots),
             Verdict::RetryAfter(Duration::from_secs(1))
         );
         assert!(matches!(
-            verdict(&err(Retry::RateLimited, 1000), 1, 2, Duration::from_millis(900)),
+            verdict(
+                &err(Retry::RateLimited, 1000),
+                1,
+                2,
+                Duration::from_millis(900)
+            ),
             Verdict::GiveUp(_)
         ));
         assert!(matches!(

@@ -217,6 +217,16 @@ fn c_task_check_covers_statuses_errors_and_faults() {
 }
 
 #[test]
+fn c_client_api_options_errors_retries_and_logging() {
+    let server = Server::start();
+    let exe = compile("cc", "c99", &["tests/c/client.c"], "client");
+    let url = server.base_url();
+    run_ok(&exe, &[], &[("FEISHU_BASE_URL", &url)]);
+    // process, err-1061003, err-1061001 x3, fail: the invalid ones sent nothing.
+    assert_eq!(server.request_count(), 6);
+}
+
+#[test]
 fn c_invalid_input_is_rejected_and_sends_nothing() {
     let server = Server::start();
     let exe = compile("cc", "c99", &["tests/c/invalid_input.c"], "invalid_input");
@@ -232,11 +242,16 @@ fn c_threads_each_see_their_own_last_error() {
     let exe = compile("cc", "c99", &["tests/c/threads.c"], "threads");
     let url = server.base_url();
     // A deadline shorter than the 3 s rate-limit advice, so 429s are not retried.
-    let env = [("FEISHU_BASE_URL", url.as_str()), ("FEISHU_TIMEOUT_MS", "2500")];
+    let env = [
+        ("FEISHU_BASE_URL", url.as_str()),
+        ("FEISHU_TIMEOUT_MS", "2500"),
+    ];
     run_ok(&exe, &[], &env);
     let mut per_task = std::collections::BTreeMap::new();
     for r in server.requests() {
-        *per_task.entry(r.task_id_str().unwrap_or_default()).or_insert(0) += 1;
+        *per_task
+            .entry(r.task_id_str().unwrap_or_default())
+            .or_insert(0) += 1;
     }
     // 14 of the 16 threads send (2 have invalid input), 20 calls each; the two
     // 5xx threads (1061001, HTML 502) make 3 attempts per call.

@@ -256,3 +256,27 @@ fn static_strings() {
         assert!(!unsafe { CStr::from_ptr(s) }.to_bytes().is_empty());
     }
 }
+
+#[test]
+fn a_client_with_null_options_is_the_default_client() {
+    use feishu_task::ffi::client::{
+        feishu_client_free, feishu_client_new, feishu_client_task_check,
+    };
+    server();
+    let mut err: FeishuError = unsafe { std::mem::zeroed() };
+    let client = feishu_client_new(std::ptr::null(), &mut err);
+    assert!(!client.is_null(), "{}", message(&err));
+    let mut status = FeishuTaskStatus::Unknown;
+    let token = CString::new(TOKEN).unwrap();
+    let rc = feishu_client_task_check(
+        client,
+        token.as_ptr(),
+        c"null-options-probe".as_ptr(),
+        &mut status,
+        &mut err,
+    );
+    // The environment's base URL (the mock server) and deadline apply.
+    assert_eq!(rc, 1061003, "{}", message(&err));
+    assert_eq!(requests_for(b"null-options-probe").len(), 1);
+    feishu_client_free(client);
+}

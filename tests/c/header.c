@@ -37,14 +37,48 @@ int32_t (*const p_check)(const char *, const char *, FeishuTaskStatus *) = feish
 int32_t (*const p_last)(FeishuError *) = feishu_last_error;
 const char *(*const p_strerror)(int32_t) = feishu_strerror;
 const char *(*const p_version)(void) = feishu_version;
+FeishuClientOptions *(*const p_options_new)(void) = feishu_client_options_new;
+void (*const p_options_free)(FeishuClientOptions *) = feishu_client_options_free;
+int32_t (*const p_set_base_url)(FeishuClientOptions *, const char *) =
+    feishu_client_options_set_base_url;
+int32_t (*const p_set_timeouts)(FeishuClientOptions *, uint32_t, uint32_t) =
+    feishu_client_options_set_timeouts;
+int32_t (*const p_set_max_retries)(FeishuClientOptions *, uint32_t) =
+    feishu_client_options_set_max_retries;
+int32_t (*const p_set_proxy)(FeishuClientOptions *, const char *) = feishu_client_options_set_proxy;
+int32_t (*const p_set_ca_file)(FeishuClientOptions *, const char *) =
+    feishu_client_options_set_ca_file;
+int32_t (*const p_set_log)(FeishuClientOptions *, FeishuLogCallback, void *) =
+    feishu_client_options_set_log_callback;
+FeishuClient *(*const p_client_new)(const FeishuClientOptions *, FeishuError *) = feishu_client_new;
+void (*const p_client_free)(FeishuClient *) = feishu_client_free;
+int32_t (*const p_client_check)(const FeishuClient *, const char *, const char *,
+                                FeishuTaskStatus *, FeishuError *) = feishu_client_task_check;
+
+STATIC_ASSERT(FEISHU_LOG_LEVEL_ERROR == 1 && FEISHU_LOG_LEVEL_WARN == 2 &&
+                  FEISHU_LOG_LEVEL_INFO == 3, log_levels);
+STATIC_ASSERT(sizeof(FEISHU_BASE_URL_FEISHU) == sizeof("https://open.feishu.cn"), feishu_url);
+STATIC_ASSERT(sizeof(FEISHU_BASE_URL_LARK) == sizeof("https://open.larksuite.com"), lark_url);
 
 int main(void)
 {
-    /* Calls that need no server: the strings are static and the last error of a
-     * fresh thread is FEISHU_OK. */
+    /* Calls that need no server: a fresh thread's last error is FEISHU_OK, the
+     * strings are static, and invalid input is rejected before any I/O. */
     FeishuError err;
-    return (p_version()[0] != '\0' && p_strerror(-99)[0] != '\0' && p_last(&err) == FEISHU_OK &&
-            err.code == 0 && p_check(NULL, NULL, NULL) == FEISHU_ERR_INVALID_ARGUMENT)
-               ? 0
-               : 1;
+    int fresh = p_last(&err) == FEISHU_OK && err.code == FEISHU_OK;
+    FeishuClientOptions *o = p_options_new();
+    FeishuClient *c;
+    int ok = o != NULL && p_set_base_url(o, FEISHU_BASE_URL_LARK) == FEISHU_OK &&
+             p_set_timeouts(o, 1, 1) == FEISHU_OK && p_set_max_retries(o, 0) == FEISHU_OK &&
+             p_set_proxy(o, NULL) == FEISHU_OK && p_set_log(o, NULL, NULL) == FEISHU_OK &&
+             p_set_ca_file(o, NULL) == FEISHU_ERR_INVALID_ARGUMENT;
+    c = p_client_new(o, &err);
+    ok = ok && c != NULL &&
+         p_client_check(c, NULL, "1", NULL, &err) == FEISHU_ERR_INVALID_ARGUMENT;
+    p_client_free(c);
+    p_options_free(o);
+    ok = ok && fresh && p_version()[0] != '\0' && p_strerror(-99)[0] != '\0' &&
+         p_check(NULL, NULL, NULL) == FEISHU_ERR_INVALID_ARGUMENT &&
+         p_last(&err) == FEISHU_ERR_INVALID_ARGUMENT && err.code == FEISHU_ERR_INVALID_ARGUMENT;
+    return ok ? 0 : 1;
 }
