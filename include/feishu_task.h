@@ -231,6 +231,16 @@ void feishu_client_free(FeishuClient *client);
  * `feishu_task_check` with an explicit client: same inputs, same return codes,
  * same `*out_status` rule (UNKNOWN on any failure), plus the client's retries.
  *
+ * `token` may be NULL when the client has app credentials
+ * (`feishu_client_options_set_app_credentials`): the client then uses its own
+ * tenant_access_token, fetched on first need, cached until shortly before it
+ * expires, fetched by one thread while others wait, and replaced once (with
+ * the call retried once) when the platform answers 99991663 or 99991664. A
+ * failure of the token request returns its code (a platform code such as
+ * 10014, or a `FEISHU_ERR_*`) with a message starting "tenant_access_token
+ * request failed". Without credentials a NULL token is
+ * `FEISHU_ERR_INVALID_ARGUMENT`.
+ *
  * `err` (may be NULL) receives the outcome of this call: code 0 and empty
  * strings on success, the failure's details otherwise. Use it rather than
  * `feishu_last_error` from Go. The thread's last error is updated too.
@@ -344,6 +354,20 @@ int32_t feishu_client_options_set_ca_file(FeishuClientOptions *options, const ch
  * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options).
  */
 int32_t feishu_client_options_set_log_callback(FeishuClientOptions *options, FeishuLogCallback callback, void *user_data);
+
+/**
+ * Sets the app credentials of a self-built app (`cli_...` and its secret;
+ * visible ASCII, at most 1024 bytes each). A client built with them accepts a
+ * NULL token and manages its own tenant_access_token (see
+ * `feishu_client_task_check`); an explicit token still overrides it. The
+ * token is cached per client, never shared between clients. The secret is
+ * copied, kept out of every message, log line and Debug output, and wiped
+ * when the options or client are freed.
+ *
+ * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, empty, too
+ * long, or characters outside visible ASCII; the message does not echo them).
+ */
+int32_t feishu_client_options_set_app_credentials(FeishuClientOptions *options, const char *app_id, const char *app_secret);
 
 /**
  * Asks the Feishu Open Platform for the status of an asynchronous drive task

@@ -10,6 +10,12 @@ use crate::error::{Error, Kind, Retry};
 
 /// The endpoint's path; the base URL supplies scheme, host and port.
 pub(crate) const TASK_CHECK_PATH: &str = "/open-apis/drive/v1/files/task_check";
+/// The token endpoint of a self-built app.
+pub(crate) const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
+/// Longest app id / app secret accepted, in bytes.
+pub(crate) const MAX_CREDENTIAL_LEN: usize = 1024;
+/// Longest token lifetime accepted from the token endpoint (it gives <= 2 h).
+const MAX_EXPIRE_SECS: u64 = 7 * 24 * 3600;
 /// Longest token accepted, in bytes.
 pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 /// Longest task id accepted, in bytes.
@@ -132,6 +138,11 @@ struct Envelope<'a> {
     data: Option<Data<'a>>,
     #[serde(default, borrow)]
     error: Option<ErrorDetail<'a>>,
+    /// The token endpoint's fields (its body is flat, without `data`).
+    #[serde(default, borrow)]
+    tenant_access_token: Option<Cow<'a, str>>,
+    #[serde(default)]
+    expire: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -159,9 +170,33 @@ fn parse_envelope(body: &[u8]) -> Result<Envelope<'_>, String> {
         .map_err(|e| format!("the body is not the platform's JSON envelope ({e})"))
 }
 
-/// Classifies a complete response: the documented statuses, platform errors
-/// (whatever the HTTP status), redirects, and everything else.
-pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
+/// An [`Error`] about `reply`: its HTTP status, rate-limit advice and log id
+/// (the header's, else the body's) attached, and whether it is worth a retry.
+fn failure(reply: &Reply<'_>, body_log_id: Option<&str>, kind: Kind, message: String) -> Error {
+    // Rate limits and server-side trouble are worth another attempt; what
+    // the request itself caused (4xx, auth, bad shapes) is not.
+    let retry = match kind {
+        Kind::Platform(99991400) => Retry::RateLimited,
+        _ if reply.status == 429 => Retry::RateLimited,
+        Kind::Platform(1061001) => Retry::Transient,
+        Kind::Platform(_) | Kind::Http if reply.status >= 500 => Retry::Transient,
+        _ => Retry::Never,
+    };
+    Error {
+        kind,
+        retry,
+        http_status: reply.status,
+        retry_after_ms: retry_after_ms(reply.ratelimit_reset),
+        log_id: clean(reply.log_id.or(body_log_id).unwrap_or(""), 63),
+        message,
+    }
+}
+
+/// The platform's envelope rules, common to every endpoint: a redirect is an
+/// HTTP error; a body with a non-zero `code` is that platform error whatever
+/// the HTTP status; a body without a usable `code` is a protocol error on 2xx
+/// and an HTTP error otherwise. Returns the envelope of a 2xx, code-0 reply.
+fn check_envelope<'a>(reply: &Reply<'a>) -> Result<Envelope<'a>, Error> {
     let parsed = parse_envelope(reply.body);
     // Present only in failure bodies, so this copy is off the success path.
     let body_log_id: Option<String> = match &parsed {
@@ -171,27 +206,8 @@ pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
             .and_then(|e| e.log_id.as_deref().map(str::to_owned)),
         Err(_) => None,
     };
-    let fail = |kind: Kind, message: String| -> Error {
-        // Rate limits and server-side trouble are worth another attempt; what
-        // the request itself caused (4xx, auth, bad shapes) is not.
-        let retry = match kind {
-            Kind::Platform(99991400) => Retry::RateLimited,
-            _ if reply.status == 429 => Retry::RateLimited,
-            Kind::Platform(1061001) => Retry::Transient,
-            Kind::Platform(_) | Kind::Http if reply.status >= 500 => Retry::Transient,
-            _ => Retry::Never,
-        };
-        Error {
-            kind,
-            retry,
-            http_status: reply.status,
-            retry_after_ms: retry_after_ms(reply.ratelimit_reset),
-            log_id: clean(reply.log_id.or(body_log_id.as_deref()).unwrap_or(""), 63),
-            message,
-        }
-    };
+    let fail = |kind: Kind, message: String| failure(reply, body_log_id.as_deref(), kind, message);
     let success = (200..300).contains(&reply.status);
-
     if (300..400).contains(&reply.status) {
         let to = reply
             .location
@@ -244,8 +260,6 @@ pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
         Ok(code) => code,
         Err(why) => return Err(fail(Kind::Protocol, why)),
     };
-    let msg = env.msg.as_deref().map(|m| clean(m, MAX_QUOTED_LEN));
-
     if code != 0 {
         let Ok(platform) = i32::try_from(code) else {
             return Err(fail(
@@ -259,7 +273,10 @@ pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
                 format!("platform code {code} is negative"),
             ));
         }
-        let msg = msg.unwrap_or_else(|| "(no msg)".into());
+        let msg = env
+            .msg
+            .as_deref()
+            .map_or_else(|| "(no msg)".into(), |m| clean(m, MAX_QUOTED_LEN));
         return Err(fail(
             Kind::Platform(platform),
             format!("platform error {platform} (HTTP {}): {msg}", reply.status),
@@ -272,6 +289,14 @@ pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
             format!("HTTP {} with a body that reports code 0", reply.status),
         ));
     }
+    Ok(env)
+}
+
+/// Classifies a complete task_check response: the documented statuses, or
+/// the error the envelope rules give.
+pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
+    let env = check_envelope(reply)?;
+    let fail = |kind: Kind, message: String| failure(reply, None, kind, message);
     let Some(data) = env.data else {
         return Err(fail(
             Kind::Protocol,
@@ -293,6 +318,89 @@ pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
             ),
         )
     })
+}
+
+/// A tenant_access_token as the token endpoint issued it.
+pub struct IssuedToken {
+    pub token: String,
+    /// Seconds the token still lives.
+    pub expire_secs: u64,
+}
+
+// Debug by hand: the token is a secret.
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"<redacted>")
+            .field("expire_secs", &self.expire_secs)
+            .finish()
+    }
+}
+
+/// Classifies a token endpoint response:
+/// `{"code":0,"msg":"ok","tenant_access_token":"t-...","expire":7200}`.
+pub fn classify_token(reply: &Reply<'_>) -> Result<IssuedToken, Error> {
+    let env = check_envelope(reply)?;
+    let fail = |message: &str| failure(reply, None, Kind::Protocol, message.to_owned());
+    let token = env
+        .tenant_access_token
+        .ok_or_else(|| fail("token response has code 0 but no `tenant_access_token`"))?;
+    check_token(token.as_bytes()).map_err(|_| {
+        fail("token response holds a `tenant_access_token` that is not a usable token")
+    })?;
+    let expire_secs = env
+        .expire
+        .as_ref()
+        .and_then(serde_json::Value::as_u64)
+        .filter(|&e| (1..=MAX_EXPIRE_SECS).contains(&e))
+        .ok_or_else(|| {
+            fail("token response has no usable `expire` (whole seconds from 1 to 7 days)")
+        })?;
+    Ok(IssuedToken {
+        token: token.into_owned(),
+        expire_secs,
+    })
+}
+
+/// Checks an app id or app secret: non-empty, at most [`MAX_CREDENTIAL_LEN`]
+/// bytes, visible ASCII. The value never appears in the message.
+pub fn check_credential<'a>(value: &'a [u8], what: &str) -> Result<&'a str, Error> {
+    if value.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if value.len() > MAX_CREDENTIAL_LEN {
+        return Err(Error::invalid(format!(
+            "{what} is longer than {MAX_CREDENTIAL_LEN} bytes"
+        )));
+    }
+    if value.iter().any(|b| !(0x21..=0x7e).contains(b)) {
+        return Err(Error::invalid(format!(
+            "{what} contains a character outside visible ASCII"
+        )));
+    }
+    std::str::from_utf8(value).map_err(|_| Error::invalid(format!("{what} is not UTF-8")))
+}
+
+/// The token request's JSON body, `{"app_id":"...","app_secret":"..."}`,
+/// written straight into one buffer (the caller wipes it after sending).
+pub fn token_request_body(app_id: &str, app_secret: &[u8]) -> Vec<u8> {
+    fn push_json_string(out: &mut Vec<u8>, value: &[u8]) {
+        out.push(b'"');
+        for &b in value {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    }
+    let mut body = Vec::with_capacity(32 + 2 * (app_id.len() + app_secret.len()));
+    body.extend_from_slice(b"{\"app_id\":");
+    push_json_string(&mut body, app_id.as_bytes());
+    body.extend_from_slice(b",\"app_secret\":");
+    push_json_string(&mut body, app_secret);
+    body.push(b'}');
+    body
 }
 
 fn describe_http_failure(reply: &Reply<'_>) -> String {
@@ -499,6 +607,48 @@ mod tests {
         // A redirect is never followed, even with a success body.
         let r = reply(301, r#"{"code":0,"data":{"status":"success"}}"#);
         assert_eq!(kind(classify(&r)), Kind::Http);
+    }
+
+    #[test]
+    fn token_responses() {
+        let ok = reply(
+            200,
+            r#"{"code":0,"msg":"ok","tenant_access_token":"t-abc","expire":7200}"#,
+        );
+        let t = classify_token(&ok).unwrap();
+        assert_eq!((t.token.as_str(), t.expire_secs), ("t-abc", 7200));
+        let e = classify_token(&reply(400, r#"{"code":10014,"msg":"app secret invalid"}"#))
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Platform(10014));
+        assert!(e.message.contains("app secret invalid"));
+        for body in [
+            r#"{"code":0,"msg":"ok","expire":7200}"#,
+            r#"{"code":0,"tenant_access_token":"t-abc"}"#,
+            r#"{"code":0,"tenant_access_token":"t-abc","expire":0}"#,
+            r#"{"code":0,"tenant_access_token":"t-abc","expire":-5}"#,
+            r#"{"code":0,"tenant_access_token":"t-abc","expire":"7200"}"#,
+            r#"{"code":0,"tenant_access_token":"t a","expire":7200}"#,
+            r#"{"code":0,"tenant_access_token":"","expire":7200}"#,
+        ] {
+            assert_eq!(
+                classify_token(&reply(200, body)).unwrap_err().kind,
+                Kind::Protocol,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_request_bodies_are_json() {
+        let body = token_request_body("cli_a", br#"s"e\c"#);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["app_id"], "cli_a");
+        assert_eq!(v["app_secret"], r#"s"e\c"#);
+        assert!(check_credential(b"cli_ok", "app_id").is_ok());
+        for bad in [&b""[..], b"a b", b"\x01", &[b'a'; MAX_CREDENTIAL_LEN + 1]] {
+            let e = check_credential(bad, "app_secret").unwrap_err();
+            assert!(e.message.starts_with("app_secret"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -1,28 +1,58 @@
 //! The HTTP client: one ureq `Agent` (a keep-alive connection pool) built
-//! from a [`Config`], and the `task_check` call with its retries.
+//! from a [`Config`], the `task_check` call, its retries, and the managed
+//! tenant_access_token.
 
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
+use ureq::http::response::Parts;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
-use crate::api::{self, Reply, TaskStatus};
+use crate::api::{self, IssuedToken, Reply, TaskStatus};
 use crate::config::{Config, LogLevel, Logger};
 use crate::error::{Error, Kind, Retry};
 use crate::retry::{self, Verdict};
+use crate::token::{Credentials, TokenCache, wipe};
 use crate::transport;
 
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("libfeishu_task/", env!("CARGO_PKG_VERSION"));
+
+/// Platform codes that mean "this tenant/app access token is no good".
+const STALE_TOKEN_CODES: [i32; 2] = [99991663, 99991664];
 
 /// An immutable, thread-safe client; all calls share one connection pool.
 pub struct Client {
     agent: Agent,
     /// `{base}/open-apis/drive/v1/files/task_check?task_id=`, built once.
     endpoint: String,
+    /// `{base}/open-apis/auth/v3/tenant_access_token/internal`.
+    token_url: String,
     timeout: Duration,
     max_retries: u32,
     logger: Option<Logger>,
+    /// The managed token, when the client has app credentials.
+    tokens: Option<TokenCache>,
+}
+
+/// A complete HTTP exchange: the response head and its body.
+struct Exchange {
+    parts: Parts,
+    body: Vec<u8>,
+}
+
+impl Exchange {
+    fn reply(&self) -> Reply<'_> {
+        let header = |name: &str| self.parts.headers.get(name).and_then(|v| v.to_str().ok());
+        Reply {
+            status: self.parts.status.as_u16(),
+            log_id: header("x-tt-logid"),
+            ratelimit_reset: header("x-ogw-ratelimit-reset"),
+            content_type: header("content-type"),
+            location: header("location"),
+            body: &self.body,
+        }
+    }
 }
 
 impl Client {
@@ -64,20 +94,56 @@ impl Client {
         Ok(Client {
             agent,
             endpoint: format!("{}{}?task_id=", config.base_url, api::TASK_CHECK_PATH),
+            token_url: format!("{}{}", config.base_url, api::TOKEN_PATH),
             timeout: config.timeout,
             max_retries: config.max_retries,
             logger: config.logger.clone(),
+            tokens: config.credentials.clone().map(TokenCache::new),
         })
     }
 
-    /// Asks for the status of `task_id` with `token`. Both are validated
-    /// first; invalid input sends nothing. Transient failures are retried
-    /// within the deadline.
-    pub fn task_check(&self, token: &[u8], task_id: &[u8]) -> Result<TaskStatus, Error> {
+    /// Asks for the status of `task_id`, with `token`, or with the client's
+    /// managed tenant_access_token when `token` is `None`. Inputs are
+    /// validated first (invalid input sends nothing); transient failures are
+    /// retried; everything ends by the deadline.
+    pub fn task_check(&self, token: Option<&[u8]>, task_id: &[u8]) -> Result<TaskStatus, Error> {
         let deadline = Instant::now() + self.timeout;
-        let token = api::check_token(token)?;
         let task_id = api::check_task_id(task_id)?;
+        if let Some(token) = token {
+            return self.check_with(api::check_token(token)?, task_id, deadline);
+        }
+        let Some(tokens) = &self.tokens else {
+            return Err(Error::invalid(
+                "token is NULL and the client has no app credentials to fetch one",
+            ));
+        };
+        let fetch = |c: &Credentials| self.fetch_token(c, deadline);
+        let token = tokens.get(deadline, fetch)?;
+        match self.check_with(token.value(), task_id, deadline) {
+            Err(e) if matches!(e.kind, Kind::Platform(c) if STALE_TOKEN_CODES.contains(&c)) => {
+                // Drop it (unless another thread already has) and try once more
+                // with a fresh one; a second rejection is returned as it is.
+                tokens.invalidate(&token);
+                self.log(LogLevel::Warn, || {
+                    format!(
+                        "the managed tenant_access_token was rejected (code {}); fetching a new one and retrying once",
+                        e.code()
+                    )
+                });
+                let token = tokens.get(deadline, fetch)?;
+                self.check_with(token.value(), task_id, deadline)
+            }
+            other => other,
+        }
+    }
 
+    /// One task_check with a validated token, retried as the policy allows.
+    fn check_with(
+        &self,
+        token: &str,
+        task_id: &str,
+        deadline: Instant,
+    ) -> Result<TaskStatus, Error> {
         let mut url = String::with_capacity(self.endpoint.len() + 3 * task_id.len());
         url.push_str(&self.endpoint);
         api::push_query_value(&mut url, task_id);
@@ -85,89 +151,139 @@ impl Client {
         auth.push_str("Bearer ");
         auth.push_str(token);
 
-        let mut attempt = 1;
+        let result = self.with_retries("GET", api::TASK_CHECK_PATH, deadline, |remaining| {
+            let exchange = self.exchange(deadline, || {
+                let request = self.agent.get(&url).header("Authorization", &auth);
+                match remaining {
+                    None => request.call(),
+                    Some(t) => request.config().timeout_global(Some(t)).build().call(),
+                }
+            })?;
+            let reply = exchange.reply();
+            api::classify(&reply).map(|status| (status, self.log_id_to_log(&reply)))
+        });
+        wipe(&mut auth.into_bytes());
+        result
+    }
+
+    /// Fetches a tenant_access_token for `credentials`, retried as the policy
+    /// allows. The request body holding the secret is wiped after each send.
+    fn fetch_token(
+        &self,
+        credentials: &Credentials,
+        deadline: Instant,
+    ) -> Result<IssuedToken, Error> {
+        self.with_retries("POST", api::TOKEN_PATH, deadline, |remaining| {
+            let mut body =
+                api::token_request_body(&credentials.app_id, credentials.app_secret.expose());
+            let exchange = self.exchange(deadline, || {
+                let request = self
+                    .agent
+                    .post(&self.token_url)
+                    .header("Content-Type", "application/json; charset=utf-8");
+                match remaining {
+                    None => request.send(&body[..]),
+                    Some(t) => request
+                        .config()
+                        .timeout_global(Some(t))
+                        .build()
+                        .send(&body[..]),
+                }
+            });
+            wipe(&mut body);
+            let exchange = exchange?;
+            let reply = exchange.reply();
+            api::classify_token(&reply).map(|t| (t, self.log_id_to_log(&reply)))
+        })
+        .map_err(|mut e| {
+            e.message = format!("tenant_access_token request failed: {}", e.message);
+            e
+        })
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, runs out of retries,
+    /// or the deadline leaves no room, logging each attempt. `attempt` gets
+    /// the time left for a retry (`None` on the first attempt, which runs on
+    /// the agent's own deadline, the whole call's) and returns its result
+    /// with the log id to log on success.
+    fn with_retries<T>(
+        &self,
+        method: &str,
+        path: &str,
+        deadline: Instant,
+        mut attempt: impl FnMut(Option<Duration>) -> Result<(T, Option<String>), Error>,
+    ) -> Result<T, Error> {
+        let mut number = 1;
         loop {
             let started = Instant::now();
-            let (result, log_id) = self.attempt(&url, &auth, attempt, deadline);
+            let remaining = deadline.saturating_duration_since(started);
+            let result = if number == 1 {
+                attempt(None)
+            } else if remaining.is_zero() {
+                Err(self.deadline_passed())
+            } else {
+                attempt(Some(remaining))
+            };
             let err = match result {
-                Ok(status) => {
+                Ok((value, log_id)) => {
                     self.log(LogLevel::Info, || {
                         format!(
-                            "{}: HTTP 200 in {} ms{}: status {status:?}",
-                            self.attempt_name(attempt),
+                            "{method} {path} attempt {number} of {}: HTTP 200 in {} ms{}: ok",
+                            self.max_retries + 1,
                             started.elapsed().as_millis(),
                             log_id_note(log_id.as_deref().unwrap_or(""))
                         )
                     });
-                    return Ok(status);
+                    return Ok(value);
                 }
                 Err(err) => err,
             };
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let verdict = retry::verdict(&err, attempt, self.max_retries, remaining);
-            self.log_failure(attempt, started, &err, verdict);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let verdict = retry::verdict(&err, number, self.max_retries, left);
+            self.log_failure(method, path, number, started, &err, verdict);
             match verdict {
                 Verdict::RetryAfter(delay) => {
                     std::thread::sleep(delay);
-                    attempt += 1;
+                    number += 1;
                 }
-                Verdict::GiveUp(_) => return Err(with_attempts(err, attempt)),
+                Verdict::GiveUp(_) => return Err(with_attempts(err, number)),
             }
         }
     }
 
-    /// One request. The first attempt runs on the agent's own deadline (the
-    /// whole call's); a retry gets what is left of it.
-    fn attempt(
+    /// Sends a request and reads the whole response (at most 1 MiB).
+    fn exchange(
         &self,
-        url: &str,
-        auth: &str,
-        attempt: u32,
         deadline: Instant,
-    ) -> (Result<TaskStatus, Error>, Option<String>) {
-        let mut request = self.agent.get(url).header("Authorization", auth);
-        if attempt > 1 {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return (Err(self.deadline_passed()), None);
-            }
-            request = request.config().timeout_global(Some(remaining)).build();
-        }
-        let response = match request.call() {
-            Ok(r) => r,
-            Err(e) => return (Err(self.transport_error(e, deadline)), None),
-        };
-
+        send: impl FnOnce() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Exchange, Error> {
+        let response = send().map_err(|e| self.transport_error(e, deadline))?;
         let (parts, mut body) = response.into_parts();
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let mut reply = Reply {
-            status: parts.status.as_u16(),
-            log_id: header("x-tt-logid"),
-            ratelimit_reset: header("x-ogw-ratelimit-reset"),
-            content_type: header("content-type"),
-            location: header("location"),
-            body: &[],
-        };
-        // The success path copies the log id only when someone logs it.
-        let log_id = self
-            .logger
-            .as_ref()
-            .and(reply.log_id)
-            .map(|l| api::clean(l, 63));
-        let bytes = match body.with_config().limit(api::MAX_BODY_LEN).read_to_vec() {
-            Ok(bytes) => bytes,
+        match body.with_config().limit(api::MAX_BODY_LEN).read_to_vec() {
+            Ok(body) => Ok(Exchange { parts, body }),
             Err(e) => {
-                // The response had begun: its status and log id belong to the error,
-                // and a GET that failed half-way is not repeated.
+                // The response had begun: its status and log id belong to the
+                // error, and a request that failed half-way is not repeated.
                 let mut err = self.transport_error(e, deadline);
+                let head = Exchange {
+                    parts,
+                    body: Vec::new(),
+                };
+                let reply = head.reply();
                 err.http_status = reply.status;
                 err.log_id = api::clean(reply.log_id.unwrap_or(""), 63);
                 err.retry = Retry::Never;
-                return (Err(err), log_id);
+                Err(err)
             }
-        };
-        reply.body = &bytes;
-        (api::classify(&reply), log_id)
+        }
+    }
+
+    /// The log id of a successful reply, copied only when someone logs it.
+    fn log_id_to_log(&self, reply: &Reply<'_>) -> Option<String> {
+        self.logger
+            .as_ref()
+            .and(reply.log_id)
+            .map(|l| api::clean(l, 63))
     }
 
     fn deadline_passed(&self) -> Error {
@@ -250,21 +366,21 @@ impl Client {
         }
     }
 
-    fn attempt_name(&self, attempt: u32) -> String {
-        format!(
-            "GET {} attempt {attempt} of {}",
-            api::TASK_CHECK_PATH,
-            self.max_retries + 1
-        )
-    }
-
     fn log(&self, level: LogLevel, line: impl FnOnce() -> String) {
         if let Some(logger) = &self.logger {
             logger(level, &line());
         }
     }
 
-    fn log_failure(&self, attempt: u32, started: Instant, err: &Error, verdict: Verdict) {
+    fn log_failure(
+        &self,
+        method: &str,
+        path: &str,
+        number: u32,
+        started: Instant,
+        err: &Error,
+        verdict: Verdict,
+    ) {
         let (level, decision) = match verdict {
             Verdict::RetryAfter(d) => (LogLevel::Warn, format!("retrying in {} ms", d.as_millis())),
             Verdict::GiveUp(why) => (LogLevel::Error, format!("giving up: {why}")),
@@ -275,8 +391,8 @@ impl Client {
                 s => format!("HTTP {s}"),
             };
             format!(
-                "{}: {status} in {} ms{}: error {}: {}; {decision}",
-                self.attempt_name(attempt),
+                "{method} {path} attempt {number} of {}: {status} in {} ms{}: error {}: {}; {decision}",
+                self.max_retries + 1,
                 started.elapsed().as_millis(),
                 log_id_note(&err.log_id),
                 err.code(),

@@ -12,6 +12,7 @@ use ureq::tls::{Certificate, PemItem};
 use ureq::{Proxy, ProxyProtocol};
 
 use crate::error::Error;
+use crate::token::{Credentials, Secret};
 
 /// Feishu (China) Open Platform.
 pub(crate) const FEISHU_BASE_URL: &str = "https://open.feishu.cn";
@@ -41,6 +42,8 @@ pub struct Config {
     pub max_retries: u32,
     /// Receives a line per attempt; `None`: silent.
     pub logger: Option<Logger>,
+    /// App credentials for a managed tenant_access_token.
+    pub credentials: Option<Credentials>,
 }
 
 /// How much a log line matters.
@@ -76,6 +79,7 @@ impl std::fmt::Debug for Config {
             .field("proxy", &self.proxy)
             .field("max_retries", &self.max_retries)
             .field("logger", &self.logger.is_some())
+            .field("credentials", &self.credentials)
             .finish()
     }
 }
@@ -97,6 +101,7 @@ impl Default for Config {
             proxy: None,
             max_retries: DEFAULT_MAX_RETRIES,
             logger: None,
+            credentials: None,
         }
     }
 }
@@ -166,6 +171,17 @@ impl Config {
             )));
         }
         self.max_retries = retries;
+        Ok(())
+    }
+
+    /// Sets the app credentials (`app_id`, `app_secret`: visible ASCII).
+    pub fn set_app_credentials(&mut self, app_id: &[u8], app_secret: &[u8]) -> Result<(), Error> {
+        let app_id = crate::api::check_credential(app_id, "app_id")?;
+        crate::api::check_credential(app_secret, "app_secret")?;
+        self.credentials = Some(Credentials {
+            app_id: app_id.to_owned(),
+            app_secret: Secret::new(app_secret),
+        });
         Ok(())
     }
 

@@ -19,4 +19,5 @@ pub mod config;
 pub mod error;
 pub mod ffi;
 pub mod retry;
+pub mod token;
 pub mod transport;

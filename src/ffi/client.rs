@@ -71,6 +71,16 @@ pub extern "C" fn feishu_client_free(client: *mut FeishuClient) {
 /// `feishu_task_check` with an explicit client: same inputs, same return codes,
 /// same `*out_status` rule (UNKNOWN on any failure), plus the client's retries.
 ///
+/// `token` may be NULL when the client has app credentials
+/// (`feishu_client_options_set_app_credentials`): the client then uses its own
+/// tenant_access_token, fetched on first need, cached until shortly before it
+/// expires, fetched by one thread while others wait, and replaced once (with
+/// the call retried once) when the platform answers 99991663 or 99991664. A
+/// failure of the token request returns its code (a platform code such as
+/// 10014, or a `FEISHU_ERR_*`) with a message starting "tenant_access_token
+/// request failed". Without credentials a NULL token is
+/// `FEISHU_ERR_INVALID_ARGUMENT`.
+///
 /// `err` (may be NULL) receives the outcome of this call: code 0 and empty
 /// strings on success, the failure's details otherwise. Use it rather than
 /// `feishu_last_error` from Go. The thread's last error is updated too.
@@ -93,8 +103,12 @@ pub extern "C" fn feishu_client_task_check(
         let result = unsafe { client.as_ref() }
             .ok_or_else(|| Error::invalid("client is NULL"))
             .and_then(|c| {
-                // SAFETY: as above.
-                let token = unsafe { c_bytes(token, "token", MAX_TOKEN_LEN) }?;
+                // NULL asks for the client's managed token.
+                let token = match token.is_null() {
+                    true => None,
+                    // SAFETY: as above.
+                    false => Some(unsafe { c_bytes(token, "token", MAX_TOKEN_LEN) }?),
+                };
                 // SAFETY: as above.
                 let task_id = unsafe { c_bytes(task_id, "task_id", MAX_TASK_ID_LEN) }?;
                 c.client.task_check(token, task_id)

@@ -271,3 +271,31 @@ pub extern "C" fn feishu_client_options_set_log_callback(
         })
     }
 }
+
+/// Sets the app credentials of a self-built app (`cli_...` and its secret;
+/// visible ASCII, at most 1024 bytes each). A client built with them accepts a
+/// NULL token and manages its own tenant_access_token (see
+/// `feishu_client_task_check`); an explicit token still overrides it. The
+/// token is cached per client, never shared between clients. The secret is
+/// copied, kept out of every message, log line and Debug output, and wiped
+/// when the options or client are freed.
+///
+/// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, empty, too
+/// long, or characters outside visible ASCII; the message does not echo them).
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_set_app_credentials(
+    options: *mut FeishuClientOptions,
+    app_id: *const c_char,
+    app_secret: *const c_char,
+) -> i32 {
+    ffi_panic_boundary! {
+        set(options, |o| {
+            // SAFETY: `app_id` and `app_secret` are NULL or NUL-terminated
+            // strings (caller's contract).
+            let (id, secret) = unsafe {
+                (c_bytes(app_id, "app_id", MAX_SETTING_LEN)?, c_bytes(app_secret, "app_secret", MAX_SETTING_LEN)?)
+            };
+            o.config.set_app_credentials(id, secret)
+        })
+    }
+}

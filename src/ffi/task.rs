@@ -122,7 +122,7 @@ pub extern "C" fn feishu_task_check(
                 .and_then(|t| Ok((t, c_bytes(task_id, "task_id", MAX_TASK_ID_LEN)?)))
         };
         let result = inputs.and_then(|(token, task_id)| {
-            client::default_client()?.task_check(token, task_id)
+            client::default_client()?.task_check(Some(token), task_id)
         });
         // SAFETY: as above for `out_status`.
         unsafe { finish(result, out_status, std::ptr::null_mut()) }
