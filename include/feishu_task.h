@@ -38,6 +38,11 @@
 #define FEISHU_MAX_TASK_ID_LEN 1024
 
 /**
+ * Transient failures in a row that a wait absorbs; one more is returned.
+ */
+#define MAX_TRANSIENT_IN_A_ROW 5
+
+/**
  * The status of an asynchronous drive task. An `int32_t` in C.
  */
 enum FeishuTaskStatus
@@ -153,6 +158,13 @@ typedef int32_t FeishuCode;
 #endif // __cplusplus
 
 /**
+ * A cancellation flag for waits. Opaque; create with `feishu_cancel_new`,
+ * free with `feishu_cancel_free` once no wait uses it. One handle may serve
+ * any number of waits; triggering it is permanent.
+ */
+typedef struct FeishuCancel FeishuCancel;
+
+/**
  * A client: its own base URL, timeouts, retries, TLS roots, proxy and log
  * callback, and its own keep-alive connection pool. Opaque; create with
  * `feishu_client_new`, free with `feishu_client_free`. Immutable and safe to
@@ -204,6 +216,15 @@ typedef struct {
  * secret or proxy password.
  */
 typedef void (*FeishuLogCallback)(void *user_data, FeishuLogLevel level, const char *message);
+
+/**
+ * Called after every poll of a wait with the status that poll returned
+ * (`FEISHU_TASK_STATUS_UNKNOWN` for a poll that failed and is absorbed), the
+ * number of polls so far, and the milliseconds since the wait began. Return
+ * 0 to go on; any other value stops the wait with `FEISHU_ERR_CANCELLED`.
+ * Called on the waiting thread.
+ */
+typedef int32_t (*FeishuWaitProgress)(void *user_data, FeishuTaskStatus status, uint32_t polls, uint64_t elapsed_ms);
 
 #ifdef __cplusplus
 extern "C" {
@@ -415,6 +436,58 @@ int32_t feishu_task_check(const char *token, const char *task_id, FeishuTaskStat
  * The library's version, `"MAJOR.MINOR.PATCH"`. Static; never NULL. Thread-safe.
  */
 const char *feishu_version(void);
+
+/**
+ * A new, untriggered cancel handle; NULL only if memory is exhausted.
+ * Thread-safe.
+ */
+FeishuCancel *feishu_cancel_new(void);
+
+/**
+ * Cancels every wait using `cancel`, now and later: a sleeping wait returns
+ * within milliseconds, a wait with a request in flight right after it. Safe
+ * to call from any thread (a signal handler excepted), any number of times.
+ * NULL does nothing.
+ */
+void feishu_cancel_trigger(const FeishuCancel *cancel);
+
+/**
+ * Frees a cancel handle. NULL does nothing. No wait may be using it.
+ */
+void feishu_cancel_free(FeishuCancel *cancel);
+
+/**
+ * Waits until a task has finished: polls `task_check` until the status is
+ * `success` or `fail` and returns `FEISHU_OK` with it in `*out_status`.
+ *
+ * - Schedule: the first poll at once; then a delay that starts near 200 ms
+ *   and grows by half each time to a cap of 5 s, jittered so that many
+ *   waiters do not poll in step; never a sleep past the deadline.
+ * - Each poll is one `feishu_client_task_check` with the client's own
+ *   retries, bounded by the client's call timeout and what is left of the
+ *   wait. `token` may be NULL with app credentials on the client.
+ * - Rate limits (429 / 99991400): waits what `x-ogw-ratelimit-reset`
+ *   advises (within the deadline), then goes on.
+ * - Transient failures (network, 5xx, 1061001, a poll's own timeout) are
+ *   absorbed up to 5 in a row; the 6th is returned. Permanent failures
+ *   (1061002, 1061003, auth codes, protocol errors, invalid input) return at
+ *   once.
+ * - `timeout_ms` (>= 1) bounds the whole wait. `cancel` (may be NULL) and
+ *   `progress` (may be NULL; `user_data` is passed to it) can stop it.
+ *
+ * `*out_status` (may be NULL): the final status on `FEISHU_OK`; on
+ * `FEISHU_ERR_TIMEOUT` and `FEISHU_ERR_CANCELLED` the last status seen
+ * (`FEISHU_TASK_STATUS_PROCESS`, or UNKNOWN if no poll succeeded), which is
+ * the one exception to "UNKNOWN on failure"; UNKNOWN on any other failure.
+ *
+ * Returns `FEISHU_OK`, `FEISHU_ERR_TIMEOUT` (the wait's deadline passed),
+ * `FEISHU_ERR_CANCELLED` (cancel handle or progress callback),
+ * `FEISHU_ERR_INVALID_ARGUMENT` (NULL client, bad token or task id, a
+ * timeout of 0), or the failure that ended it (see
+ * `feishu_client_task_check`). `err` (may be NULL) and the thread's last
+ * error receive the details. Thread-safe; blocks the calling thread.
+ */
+int32_t feishu_client_task_wait(const FeishuClient *client, const char *token, const char *task_id, uint32_t timeout_ms, const FeishuCancel *cancel, FeishuWaitProgress progress, void *user_data, FeishuTaskStatus *out_status, FeishuError *err);
 
 #ifdef __cplusplus
 }  // extern "C"

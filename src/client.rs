@@ -107,7 +107,17 @@ impl Client {
     /// validated first (invalid input sends nothing); transient failures are
     /// retried; everything ends by the deadline.
     pub fn task_check(&self, token: Option<&[u8]>, task_id: &[u8]) -> Result<TaskStatus, Error> {
-        let deadline = Instant::now() + self.timeout;
+        self.task_check_by(token, task_id, Instant::now() + self.timeout)
+    }
+
+    /// [`Client::task_check`] ending by `deadline` (a wait gives each poll the
+    /// client's call timeout, cut to what is left of the wait).
+    pub fn task_check_by(
+        &self,
+        token: Option<&[u8]>,
+        task_id: &[u8],
+        deadline: Instant,
+    ) -> Result<TaskStatus, Error> {
         let task_id = api::check_task_id(task_id)?;
         if let Some(token) = token {
             return self.check_with(api::check_token(token)?, task_id, deadline);
@@ -284,6 +294,11 @@ impl Client {
             .as_ref()
             .and(reply.log_id)
             .map(|l| api::clean(l, 63))
+    }
+
+    /// The whole-call deadline of one call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn deadline_passed(&self) -> Error {

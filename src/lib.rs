@@ -21,3 +21,4 @@ pub mod ffi;
 pub mod retry;
 pub mod token;
 pub mod transport;
+pub mod wait;

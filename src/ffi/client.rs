@@ -17,7 +17,7 @@ use super::task::{FeishuTaskStatus, finish, write_status};
 /// `feishu_client_new`, free with `feishu_client_free`. Immutable and safe to
 /// use from any number of threads at once.
 pub struct FeishuClient {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 /// Builds a client from `options` (which stay owned by the caller and may be

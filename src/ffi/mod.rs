@@ -17,6 +17,7 @@ pub mod client;
 pub mod error;
 pub mod options;
 pub mod task;
+pub mod wait;
 
 use std::ffi::c_char;
 
