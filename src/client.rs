@@ -213,8 +213,8 @@ impl Client {
 
     /// Runs `attempt` until it succeeds, fails for good, runs out of retries,
     /// or the deadline leaves no room, logging each attempt. `attempt` gets
-    /// the time left for a retry (`None` on the first attempt, which runs on
-    /// the agent's own deadline, the whole call's) and returns its result
+    /// the time it has left (`None` when that is the agent's own deadline, the
+    /// whole call's, as on the first attempt of a plain call) and returns its result
     /// with the log id to log on success.
     fn with_retries<T>(
         &self,
@@ -227,7 +227,11 @@ impl Client {
         loop {
             let started = Instant::now();
             let remaining = deadline.saturating_duration_since(started);
-            let result = if number == 1 {
+            // The agent's own deadline is the whole call's: the first attempt of
+            // a call that has all of it needs no per-request configuration.
+            let has_whole_call =
+                number == 1 && remaining + Duration::from_millis(5) >= self.timeout;
+            let result = if has_whole_call {
                 attempt(None)
             } else if remaining.is_zero() {
                 Err(self.deadline_passed())

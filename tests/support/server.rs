@@ -1,5 +1,6 @@
-//! A mock of the Feishu Open Platform endpoint
-//! `GET /open-apis/drive/v1/files/task_check?task_id=...`, for the tests.
+//! A mock of the Feishu Open Platform endpoints
+//! `GET /open-apis/drive/v1/files/task_check?task_id=...` and
+//! `POST /open-apis/auth/v3/tenant_access_token/internal`, for the tests.
 //!
 //! Std only, so it can be included as a plain module:
 //!
@@ -14,14 +15,28 @@
 //! gets back is decided, in this order:
 //!
 //! 1. `/_mock/...`: the admin endpoints (not counted, not recorded):
-//!    `GET /_mock/stats` -> `{"requests":N,"connections":M}`, `POST /_mock/reset` (counters,
-//!    recorded requests and sequences), `GET /_mock/requests` (the recorded requests as JSON).
-//! 2. Anything but `GET /open-apis/drive/v1/files/task_check` -> 404 `{"code":404,"msg":"page not found"}`.
-//! 3. No `Authorization: Bearer <token>` (or an empty token) -> 400 / 99991661;
-//!    token `t-expired` -> 400 / 99991663.
-//! 4. No `task_id` query parameter, or an empty one -> 400 / 1061002.
-//! 5. The next reply queued by [`Server::set_sequence`] for that task id, if any.
-//! 6. The name-based default of [`default_reply`], so a C program can script the server just by
+//!    - `GET /_mock/stats` -> `{"requests":N,"connections":M,"token_fetches":T}`;
+//!    - `POST /_mock/reset`: counters, recorded requests, sequences, issued tokens and scripted
+//!      token replies (registered apps and the token settings stay);
+//!    - `GET /_mock/requests`: the recorded requests as JSON;
+//!    - `POST /_mock/revoke`: every token issued so far becomes invalid -> `{"ok":true}`;
+//!    - `POST /_mock/app?app_id=X&app_secret=Y[&expire=S]`: registers (or re-registers) an app
+//!      and, with `expire`, sets the lifetime of tokens issued from now on -> `{"ok":true}`
+//!      (values percent-decoded; a missing `app_id`/`app_secret` or a bad `expire` -> 400).
+//! 2. `POST /open-apis/auth/v3/tenant_access_token/internal`: the token endpoint, see
+//!    [`Server::add_app`]. Its body (at most [`MAX_TOKEN_BODY`] bytes) is read and parsed; the
+//!    answer is, in this order: after [`Server::set_token_delay`], the next reply queued by
+//!    [`Server::set_token_replies`]; 400 / 9499 unless the `Content-Type` starts with
+//!    `application/json` and the body is a JSON object whose `app_id` and `app_secret` are
+//!    strings; 400 / 10003 for an unknown app; 400 / 10014 for a wrong secret; else 200
+//!    `{"code":0,"msg":"ok","tenant_access_token":"t-<app_id>-<n>","expire":<secs>}`.
+//! 3. Anything but `GET /open-apis/drive/v1/files/task_check` -> 404 `{"code":404,"msg":"page not found"}`.
+//! 4. No `Authorization: Bearer <token>` (or an empty token) -> 400 / 99991661; a token this
+//!    server issued that was revoked or is older than its `expire`, or the token `t-expired`
+//!    -> 400 / 99991663. Tokens the server did not issue are accepted.
+//! 5. No `task_id` query parameter, or an empty one -> 400 / 1061002.
+//! 6. The next reply queued by [`Server::set_sequence`] for that task id, if any.
+//! 7. The name-based default of [`default_reply`], so a C program can script the server just by
 //!    choosing task ids (the table is on [`default_reply`]).
 //!
 //! Every response except [`Reply::Reset`] and [`Reply::Stall`] carries a fresh, process-wide
@@ -42,6 +57,18 @@ use std::time::{Duration, Instant};
 
 /// The one endpoint that serves tasks.
 pub const TASK_CHECK_PATH: &str = "/open-apis/drive/v1/files/task_check";
+/// The token endpoint for self-built apps.
+pub const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
+/// Largest token request body that is read; a larger one gets 400 / 9499 and a close.
+pub const MAX_TOKEN_BODY: usize = 64 * 1024;
+/// Lifetime of issued tokens until [`Server::set_token_expire`] says otherwise.
+pub const DEFAULT_TOKEN_EXPIRE: u64 = 7200;
+/// `msg` of code 9499 (a token request that is not well-formed).
+pub const MSG_BAD_REQUEST: &str = "Bad Request";
+/// `msg` of code 10003 (unknown app_id).
+pub const MSG_INVALID_PARAM: &str = "invalid param";
+/// `msg` of code 10014 (wrong app_secret).
+pub const MSG_APP_SECRET_INVALID: &str = "app secret invalid";
 /// Largest accepted request head (request line + headers); larger gets 431 and a close.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// `msg` of code 99991661.
@@ -85,6 +112,8 @@ const JOIN_DEADLINE: Duration = Duration::from_secs(2);
 /// How long a close waits for the peer's FIN (so it does not get a RST over unread data).
 const LINGER: Duration = Duration::from_secs(1);
 const MAX_CHUNK_LINE: usize = 4096;
+/// Deepest nesting the token body's JSON reader accepts.
+const MAX_JSON_DEPTH: usize = 64;
 
 /// What the server answers to one task_check request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +158,8 @@ pub enum Reply {
     NoLogid(Box<Reply>),
     /// The inner reply without the `X-Tt-Logid` header, but error bodies keep `error.log_id`.
     NoLogidHeader(Box<Reply>),
+    /// The inner reply, sent after waiting `ms` milliseconds (a slow server).
+    Delayed { ms: u64, reply: Box<Reply> },
 }
 
 impl Reply {
@@ -161,6 +192,9 @@ impl Reply {
 
     /// Whether the response carries the `X-Tt-Logid` header.
     fn sends_logid_header(&self) -> bool {
+        if let Reply::Delayed { reply, .. } = self {
+            return reply.sends_logid_header();
+        }
         !matches!(
             self,
             Reply::Reset | Reply::Stall | Reply::NoLogid(_) | Reply::NoLogidHeader(_)
@@ -172,6 +206,7 @@ impl Reply {
         match self {
             Reply::Platform { .. } | Reply::RateLimited { .. } => true,
             Reply::NoLogidHeader(inner) => inner.sends_logid_in_body(),
+            Reply::Delayed { reply, .. } => reply.sends_logid_in_body(),
             _ => false,
         }
     }
@@ -350,16 +385,17 @@ impl Server {
         self.shared.state().requests.last().cloned()
     }
 
-    /// Zeroes the counters and forgets the recorded requests; keeps queued sequences.
+    /// Zeroes the counters (token fetches included) and forgets the recorded requests; keeps
+    /// queued sequences, scripted token replies and issued tokens.
     pub fn reset_counters(&self) {
         self.shared.state().reset_counters();
     }
 
-    /// `reset_counters()` and drops every queued sequence (what `POST /_mock/reset` does).
+    /// `reset_counters()`, and drops every queued sequence, every scripted token reply and every
+    /// issued token (so they count as tokens this server did not issue); keeps the registered
+    /// apps, the token expire and the token delay. What `POST /_mock/reset` does.
     pub fn reset(&self) {
-        let mut state = self.shared.state();
-        state.reset_counters();
-        state.sequences.clear();
+        self.shared.state().reset();
     }
 
     /// Queues `replies` for `task_id`, replacing any sequence it had: each request for that id
@@ -377,6 +413,15 @@ impl Server {
         }
     }
 
+    /// Makes `task_id` a task that runs for `after` from now: until then it answers
+    /// `process`, afterwards `final_status`. A queued sequence for the id goes first.
+    pub fn set_timed_task(&self, task_id: &str, after: Duration, final_status: &str) {
+        self.shared.state().timed.insert(
+            task_id.as_bytes().to_vec(),
+            (Instant::now() + after, final_status.to_owned()),
+        );
+    }
+
     /// How many queued replies `task_id` has left.
     pub fn sequence_remaining(&self, task_id: &str) -> usize {
         self.shared
@@ -384,6 +429,72 @@ impl Server {
             .sequences
             .get(task_id.as_bytes())
             .map_or(0, VecDeque::len)
+    }
+
+    /// Registers an app for the token endpoint (or changes its secret). Several apps may exist.
+    pub fn add_app(&self, app_id: &str, app_secret: &str) {
+        self.shared
+            .state()
+            .apps
+            .insert(app_id.to_owned(), app_secret.to_owned());
+    }
+
+    /// The `expire` (seconds) of tokens issued from now on (default [`DEFAULT_TOKEN_EXPIRE`]);
+    /// task_check rejects a token once it is that old (so 0 gives tokens that never work).
+    pub fn set_token_expire(&self, secs: u64) {
+        self.shared.state().token_expire = secs;
+    }
+
+    /// How long the token endpoint waits before answering (default zero). The request is
+    /// counted by [`Server::token_fetches`] when it arrives, before the wait; a token is issued
+    /// after it.
+    pub fn set_token_delay(&self, delay: Duration) {
+        self.shared.state().token_delay = delay;
+    }
+
+    /// The next token requests, in order of arrival, get these replies (front first, whatever
+    /// they ask for) instead of the normal behaviour, which resumes once they are used up.
+    /// Replaces any replies still queued; an empty vector clears them. Scripted replies still
+    /// count as fetches, but issue no token.
+    pub fn set_token_replies(&self, replies: Vec<Reply>) {
+        self.shared.state().token_replies = replies.into();
+    }
+
+    /// How many scripted token replies are left.
+    pub fn token_replies_remaining(&self) -> usize {
+        self.shared.state().token_replies.len()
+    }
+
+    /// Requests to the token endpoint since the last reset, whatever their outcome.
+    pub fn token_fetches(&self) -> usize {
+        self.shared.state().token_fetches
+    }
+
+    /// Token requests since the last reset whose body is a JSON object with this `app_id` (as a
+    /// string), whatever their outcome (bad content type, scripted reply, wrong secret ...).
+    pub fn token_fetches_for(&self, app_id: &str) -> usize {
+        self.shared
+            .state()
+            .token_fetches_by_app
+            .get(app_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// `(app_id, token)` of every token issued since the last `reset()`, in issue order.
+    pub fn issued_tokens(&self) -> Vec<(String, String)> {
+        self.shared
+            .state()
+            .issued
+            .iter()
+            .map(|t| (t.app_id.clone(), t.token.clone()))
+            .collect()
+    }
+
+    /// Every token issued so far becomes invalid (task_check answers 400 / 99991663); tokens
+    /// issued later are not affected. What `POST /_mock/revoke` does.
+    pub fn revoke_tokens(&self) {
+        self.shared.state().revoke_tokens();
     }
 
     /// Stops the server: no new connections, every open connection is shut down (stalled and
@@ -450,13 +561,58 @@ struct Shared {
     handlers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-#[derive(Default)]
 struct State {
     requests: Vec<Recorded>,
     connections: usize,
     /// Bumped by every reset, so a connection accepted before it is not uncounted after it.
     epoch: u64,
     sequences: HashMap<Vec<u8>, VecDeque<Reply>>,
+    /// Registered apps: app_id -> app_secret.
+    apps: HashMap<String, String>,
+    /// `expire` of the tokens issued from now on, in seconds.
+    /// Tasks that say "process" until a moment, then a final status.
+    timed: HashMap<Vec<u8>, (Instant, String)>,
+    token_expire: u64,
+    token_delay: Duration,
+    token_replies: VecDeque<Reply>,
+    token_fetches: usize,
+    token_fetches_by_app: HashMap<String, usize>,
+    /// Issued tokens in issue order ...
+    issued: Vec<Issued>,
+    /// ... and the index of each in `issued`.
+    issued_index: HashMap<String, usize>,
+    /// The `n` of the next `t-<app_id>-<n>`; never reset, so every token is new.
+    next_token: u64,
+}
+
+/// A token the server issued.
+struct Issued {
+    app_id: String,
+    token: String,
+    at: Instant,
+    expire: Duration,
+    revoked: bool,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            requests: Vec::new(),
+            connections: 0,
+            epoch: 0,
+            sequences: HashMap::new(),
+            timed: HashMap::new(),
+            apps: HashMap::new(),
+            token_expire: DEFAULT_TOKEN_EXPIRE,
+            token_delay: Duration::ZERO,
+            token_replies: VecDeque::new(),
+            token_fetches: 0,
+            token_fetches_by_app: HashMap::new(),
+            issued: Vec::new(),
+            issued_index: HashMap::new(),
+            next_token: 1,
+        }
+    }
 }
 
 impl State {
@@ -464,6 +620,47 @@ impl State {
         self.requests.clear();
         self.connections = 0;
         self.epoch += 1;
+        self.token_fetches = 0;
+        self.token_fetches_by_app.clear();
+    }
+
+    fn reset(&mut self) {
+        self.reset_counters();
+        self.sequences.clear();
+        self.timed.clear();
+        self.token_replies.clear();
+        self.issued.clear();
+        self.issued_index.clear();
+    }
+
+    fn revoke_tokens(&mut self) {
+        for token in &mut self.issued {
+            token.revoked = true;
+        }
+    }
+
+    /// Issues a new token for `app_id`; returns it with its `expire`.
+    fn issue_token(&mut self, app_id: &str) -> (String, u64) {
+        let token = format!("t-{app_id}-{}", self.next_token);
+        self.next_token += 1;
+        let expire = self.token_expire;
+        self.issued_index.insert(token.clone(), self.issued.len());
+        self.issued.push(Issued {
+            app_id: app_id.to_owned(),
+            token: token.clone(),
+            at: Instant::now(),
+            expire: Duration::from_secs(expire),
+            revoked: false,
+        });
+        (token, expire)
+    }
+
+    /// Whether `token` is one this server issued that is revoked or has expired.
+    fn token_invalid(&self, token: &str) -> bool {
+        self.issued_index
+            .get(token)
+            .and_then(|&i| self.issued.get(i))
+            .is_some_and(|t| t.revoked || t.at.elapsed() >= t.expire)
     }
 }
 
@@ -516,6 +713,9 @@ impl Shared {
         match token {
             None => return Reply::platform(400, 99991661, MSG_MISSING_TOKEN),
             Some("t-expired") => return Reply::platform(400, 99991663, MSG_INVALID_TOKEN),
+            Some(token) if self.state().token_invalid(token) => {
+                return Reply::platform(400, 99991663, MSG_INVALID_TOKEN);
+            }
             Some(_) => {}
         }
         let Some(task_id) = task_id.filter(|id| !id.is_empty()) else {
@@ -532,7 +732,71 @@ impl Shared {
             }
             next
         };
-        queued.unwrap_or_else(|| default_reply(task_id))
+        if let Some(reply) = queued {
+            return reply;
+        }
+        if let Some((finish_at, status)) = self.state().timed.get(task_id) {
+            return match Instant::now() < *finish_at {
+                true => Reply::status("process"),
+                false => Reply::status(status),
+            };
+        }
+        default_reply(task_id)
+    }
+
+    /// The token endpoint's reply; `None` if the server began stopping during the delay.
+    fn token_reply(&self, head: &Head, body: &Body) -> Option<Reply> {
+        let json_type = head
+            .header("content-type")
+            .and_then(|v| v.as_bytes().get(..16))
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"application/json"));
+        let members = match body {
+            Body::Kept(bytes) => parse_json_object(bytes),
+            Body::Discarded | Body::TooLarge => None,
+        };
+        // The last member of that name, if it is a string.
+        let field = |name: &str| {
+            members
+                .as_ref()
+                .and_then(|m| m.iter().rev().find(|(k, _)| k == name))
+                .and_then(|(_, v)| v.clone())
+        };
+        let app_id = field("app_id");
+        let app_secret = field("app_secret");
+        let (scripted, delay) = {
+            let mut state = self.state();
+            state.token_fetches += 1;
+            if let Some(app_id) = &app_id {
+                *state
+                    .token_fetches_by_app
+                    .entry(app_id.clone())
+                    .or_insert(0) += 1;
+            }
+            (state.token_replies.pop_front(), state.token_delay)
+        };
+        if !delay.is_zero() && self.wait_stop(delay) {
+            return None;
+        }
+        if let Some(reply) = scripted {
+            return Some(reply);
+        }
+        let (Some(app_id), Some(app_secret), true) = (app_id, app_secret, json_type) else {
+            return Some(Reply::platform(400, 9499, MSG_BAD_REQUEST));
+        };
+        let mut state = self.state();
+        Some(match state.apps.get(&app_id) {
+            None => Reply::platform(400, 10003, MSG_INVALID_PARAM),
+            Some(secret) if *secret != app_secret => {
+                Reply::platform(400, 10014, MSG_APP_SECRET_INVALID)
+            }
+            Some(_) => {
+                let (token, expire) = state.issue_token(&app_id);
+                Reply::json(&format!(
+                    r#"{{"code":0,"msg":"ok","tenant_access_token":{},"expire":{expire}}}"#,
+                    json_string(&token)
+                ))
+            }
+        })
     }
 }
 
@@ -674,15 +938,15 @@ fn serve_connection(stream: TcpStream, shared: &Shared, epoch: u64) {
             }
         };
         let first_on_conn = std::mem::replace(&mut first, false);
-        match conn.consume_body(&head) {
-            Ok(()) => {}
+        let body = match conn.read_body(&head, is_token_request(&head)) {
+            Ok(body) => body,
             Err(BodyError::Closed) => return,
             Err(BodyError::Bad(why)) => {
                 conn.reject(400, why);
                 return;
             }
-        }
-        match conn.serve(&head, first_on_conn, epoch) {
+        };
+        match conn.serve(&head, &body, first_on_conn, epoch) {
             After::KeepAlive => {}
             After::Close => {
                 conn.close_gracefully();
@@ -749,9 +1013,24 @@ enum HeadRead {
     Bad(u16, &'static str),
 }
 
+/// A request body as `read_body` leaves it.
+enum Body {
+    /// Read and thrown away (every request but the token endpoint's).
+    Discarded,
+    /// Read in full.
+    Kept(Vec<u8>),
+    /// Over `MAX_TOKEN_BODY`: not (fully) read, so the connection must close after the answer.
+    TooLarge,
+}
+
 enum BodyError {
     Closed,
     Bad(&'static str),
+}
+
+/// Whether the request's body is read and kept: `POST` to the token endpoint.
+fn is_token_request(head: &Head) -> bool {
+    head.method == "POST" && split_target(&head.target).0 == TOKEN_PATH.as_bytes()
 }
 
 enum Fill {
@@ -850,9 +1129,14 @@ impl Conn<'_> {
         }
     }
 
-    /// Reads and throws away the request body, whatever its framing.
-    fn consume_body(&mut self, head: &Head) -> Result<(), BodyError> {
+    /// Reads the request body, whatever its framing: kept (up to `MAX_TOKEN_BODY` bytes) if
+    /// `keep`, else thrown away.
+    fn read_body(&mut self, head: &Head, keep: bool) -> Result<Body, BodyError> {
         let framing = body_framing(head).map_err(BodyError::Bad)?;
+        if keep && matches!(framing, Framing::Length(n) if n > MAX_TOKEN_BODY as u64) {
+            // Answered without reading it (and without a 100 Continue).
+            return Ok(Body::TooLarge);
+        }
         let has_body = !matches!(framing, Framing::Length(0));
         let expects_continue = head
             .header("expect")
@@ -860,18 +1144,36 @@ impl Conn<'_> {
         if has_body && expects_continue && head.minor == 1 && self.buf.is_empty() {
             let _ = self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        match framing {
-            Framing::Length(n) => self.discard(n),
-            Framing::Chunked => self.discard_chunked(),
-        }
+        let mut sink = keep.then(Vec::new);
+        let complete = match framing {
+            Framing::Length(n) => {
+                self.take_body(n, sink.as_mut())?;
+                true
+            }
+            Framing::Chunked => self.take_chunked(sink.as_mut())?,
+        };
+        Ok(match sink {
+            None => Body::Discarded,
+            Some(_) if !complete => Body::TooLarge,
+            Some(bytes) => Body::Kept(bytes),
+        })
     }
 
-    fn discard(&mut self, mut remaining: u64) -> Result<(), BodyError> {
+    /// Takes `remaining` body bytes, appending them to `sink` if there is one.
+    fn take_body(
+        &mut self,
+        mut remaining: u64,
+        mut sink: Option<&mut Vec<u8>>,
+    ) -> Result<(), BodyError> {
         loop {
             let take = usize::try_from(remaining)
                 .unwrap_or(usize::MAX)
                 .min(self.buf.len());
-            self.buf.drain(..take);
+            let taken = self.buf.drain(..take);
+            match sink.as_deref_mut() {
+                Some(sink) => sink.extend(taken),
+                None => drop(taken),
+            }
             remaining -= take as u64;
             if remaining == 0 {
                 return Ok(());
@@ -883,7 +1185,9 @@ impl Conn<'_> {
         }
     }
 
-    fn discard_chunked(&mut self) -> Result<(), BodyError> {
+    /// Takes a chunked body (and its trailer), appending the data to `sink` if there is one;
+    /// false (and the rest left unread) as soon as the data would exceed `MAX_TOKEN_BODY`.
+    fn take_chunked(&mut self, mut sink: Option<&mut Vec<u8>>) -> Result<bool, BodyError> {
         loop {
             let line = self.read_line(MAX_CHUNK_LINE)?;
             let size = line.split(|&b| b == b';').next().unwrap_or_default();
@@ -898,7 +1202,13 @@ impl Conn<'_> {
             if size == 0 {
                 break;
             }
-            self.discard(size)?;
+            if sink
+                .as_deref()
+                .is_some_and(|sink| sink.len() as u64 + size > MAX_TOKEN_BODY as u64)
+            {
+                return Ok(false);
+            }
+            self.take_body(size, sink.as_deref_mut())?;
             if !self.read_line(2)?.is_empty() {
                 return Err(BodyError::Bad("chunk data not followed by CRLF"));
             }
@@ -908,7 +1218,7 @@ impl Conn<'_> {
         loop {
             let line = self.read_line(MAX_HEAD_BYTES)?;
             if line.is_empty() {
-                return Ok(());
+                return Ok(true);
             }
             trailer_bytes += line.len();
             if trailer_bytes > MAX_HEAD_BYTES {
@@ -960,7 +1270,7 @@ impl Conn<'_> {
     }
 
     /// Routes one well-formed request and writes its response.
-    fn serve(&mut self, head: &Head, first_on_conn: bool, epoch: u64) -> After {
+    fn serve(&mut self, head: &Head, body: &Body, first_on_conn: bool, epoch: u64) -> After {
         let (path, query) = split_target(&head.target);
         let path = String::from_utf8_lossy(path).into_owned();
         if path == "/_mock" || path.starts_with("/_mock/") {
@@ -971,7 +1281,13 @@ impl Conn<'_> {
             .iter()
             .find(|(name, _)| percent_decode(name) == b"task_id")
             .map(|(_, value)| percent_decode(value));
-        let reply = if head.method == "GET" && path == TASK_CHECK_PATH {
+        let is_token = head.method == "POST" && path == TOKEN_PATH;
+        let reply = if is_token {
+            match self.shared.token_reply(head, body) {
+                Some(reply) => reply,
+                None => return After::Abort,
+            }
+        } else if head.method == "GET" && path == TASK_CHECK_PATH {
             self.shared.task_check_reply(head, task_id.as_deref())
         } else {
             Reply::Raw {
@@ -986,7 +1302,7 @@ impl Conn<'_> {
             method: head.method.clone(),
             path,
             raw_query: String::from_utf8_lossy(query).into_owned(),
-            task_id,
+            task_id: if is_token { None } else { task_id },
             query_params: pairs
                 .iter()
                 .map(|(n, v)| {
@@ -1003,7 +1319,8 @@ impl Conn<'_> {
             logid: &logid,
             header_logid: true,
             body_logid: true,
-            keep_alive: head.keep_alive(),
+            // A body left unread leaves the connection out of step: close it.
+            keep_alive: head.keep_alive() && !matches!(body, Body::TooLarge),
             head_only: head.method == "HEAD",
         };
         self.write_reply(&reply, &ctx)
@@ -1017,22 +1334,28 @@ impl Conn<'_> {
             ("GET", "/_mock/stats") => {
                 let state = self.shared.state();
                 let body = format!(
-                    r#"{{"requests":{},"connections":{}}}"#,
+                    r#"{{"requests":{},"connections":{},"token_fetches":{}}}"#,
                     state.requests.len(),
-                    state.connections
+                    state.connections,
+                    state.token_fetches
                 );
                 (200, body)
             }
             ("POST", "/_mock/reset") => {
-                let mut state = self.shared.state();
-                state.reset_counters();
-                state.sequences.clear();
+                self.shared.state().reset();
                 (200, r#"{"ok":true}"#.to_owned())
             }
             ("GET", "/_mock/requests") => (200, requests_json(&self.shared.state().requests)),
-            (_, "/_mock/stats" | "/_mock/reset" | "/_mock/requests") => {
-                (405, r#"{"code":405,"msg":"method not allowed"}"#.to_owned())
+            ("POST", "/_mock/revoke") => {
+                self.shared.state().revoke_tokens();
+                (200, r#"{"ok":true}"#.to_owned())
             }
+            ("POST", "/_mock/app") => self.admin_add_app(head),
+            (
+                _,
+                "/_mock/stats" | "/_mock/reset" | "/_mock/requests" | "/_mock/revoke"
+                | "/_mock/app",
+            ) => (405, r#"{"code":405,"msg":"method not allowed"}"#.to_owned()),
             _ => (404, PAGE_NOT_FOUND_BODY.to_owned()),
         };
         let logid = next_logid();
@@ -1044,6 +1367,43 @@ impl Conn<'_> {
             head_only: false,
         };
         self.send(&ctx, status, Some(JSON), &[], body.as_bytes())
+    }
+
+    /// `POST /_mock/app?app_id=X&app_secret=Y[&expire=S]`.
+    fn admin_add_app(&self, head: &Head) -> (u16, String) {
+        let (_, query) = split_target(&head.target);
+        let pairs = split_query(query);
+        let param = |name: &[u8]| {
+            pairs
+                .iter()
+                .find(|(n, _)| percent_decode(n) == name)
+                .map(|(_, v)| String::from_utf8(percent_decode(v)))
+        };
+        let bad = |msg: &str| {
+            let body = format!(r#"{{"code":400,"msg":{}}}"#, json_string(msg));
+            (400, body)
+        };
+        let (Some(Ok(app_id)), Some(Ok(app_secret))) = (param(b"app_id"), param(b"app_secret"))
+        else {
+            return bad("app_id and app_secret (UTF-8) are required");
+        };
+        if app_id.is_empty() {
+            return bad("empty app_id");
+        }
+        let expire = match param(b"expire") {
+            None => None,
+            Some(Ok(text)) => match text.parse::<u64>() {
+                Ok(secs) => Some(secs),
+                Err(_) => return bad("expire must be a number of seconds"),
+            },
+            Some(Err(_)) => return bad("expire must be a number of seconds"),
+        };
+        let mut state = self.shared.state();
+        state.apps.insert(app_id, app_secret);
+        if let Some(secs) = expire {
+            state.token_expire = secs;
+        }
+        (200, r#"{"ok":true}"#.to_owned())
     }
 
     fn write_reply(&mut self, reply: &Reply, ctx: &Ctx<'_>) -> After {
@@ -1113,6 +1473,12 @@ impl Conn<'_> {
                     ..*ctx
                 };
                 self.write_reply(inner, &ctx)
+            }
+            Reply::Delayed { ms, reply } => {
+                if self.shared.wait_stop(Duration::from_millis(*ms)) {
+                    return After::Abort;
+                }
+                self.write_reply(reply, ctx)
             }
         }
     }
@@ -1375,6 +1741,219 @@ fn split_query(query: &[u8]) -> Vec<(&[u8], &[u8])> {
             None => (piece, &b""[..]),
         })
         .collect()
+}
+
+/// The members of a JSON text that is one object, in order: `(key, Some(value))` for string
+/// values, `(key, None)` for any other value. `None` if the text is not valid JSON (RFC 8259,
+/// UTF-8, no byte order mark), is not an object, or nests deeper than `MAX_JSON_DEPTH`.
+fn parse_json_object(text: &[u8]) -> Option<Vec<(String, Option<String>)>> {
+    let mut reader = JsonReader { text, pos: 0 };
+    reader.skip_ws();
+    if reader.peek() != Some(b'{') {
+        return None;
+    }
+    let members = reader.object(1)?;
+    reader.skip_ws();
+    (reader.pos == text.len()).then_some(members)
+}
+
+/// A small recursive-descent JSON reader; every method returns `None` on malformed input.
+struct JsonReader<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl JsonReader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        let found = self.peek() == Some(b);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    /// A value after optional whitespace: `Some(Some(s))` for a string, `Some(None)` otherwise.
+    fn value(&mut self, depth: usize) -> Option<Option<String>> {
+        self.skip_ws();
+        match self.peek()? {
+            b'"' => self.string().map(Some),
+            b'{' => self.object(depth + 1).map(|_| None),
+            b'[' => self.array(depth + 1).map(|_| None),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// An object; the reader is at its `{`.
+    fn object(&mut self, depth: usize) -> Option<Vec<(String, Option<String>)>> {
+        if depth > MAX_JSON_DEPTH || !self.eat(b'{') {
+            return None;
+        }
+        let mut members = Vec::new();
+        self.skip_ws();
+        if self.eat(b'}') {
+            return Some(members);
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return None;
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if !self.eat(b':') {
+                return None;
+            }
+            let value = self.value(depth)?;
+            members.push((key, value));
+            self.skip_ws();
+            if self.eat(b'}') {
+                return Some(members);
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    /// An array; the reader is at its `[`.
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_JSON_DEPTH || !self.eat(b'[') {
+            return None;
+        }
+        self.skip_ws();
+        if self.eat(b']') {
+            return Some(());
+        }
+        loop {
+            self.value(depth)?;
+            self.skip_ws();
+            if self.eat(b']') {
+                return Some(());
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<Option<String>> {
+        let end = self.pos.checked_add(word.len())?;
+        if self.text.get(self.pos..end)? != word {
+            return None;
+        }
+        self.pos = end;
+        Some(None)
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Option<Option<String>> {
+        self.eat(b'-');
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.eat(b'.') {
+            self.some_digits()?;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            let _ = self.eat(b'+') || self.eat(b'-');
+            self.some_digits()?;
+        }
+        Some(None)
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        self.digits();
+        (self.pos > start).then_some(())
+    }
+
+    /// A string; the reader is at its opening quote.
+    fn string(&mut self) -> Option<String> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let mut out = Vec::new();
+        loop {
+            match self.next()? {
+                b'"' => return String::from_utf8(out).ok(),
+                b'\\' => {
+                    let unescaped = match self.next()? {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => self.unicode_escape()?,
+                        _ => return None,
+                    };
+                    let mut utf8 = [0u8; 4];
+                    out.extend_from_slice(unescaped.encode_utf8(&mut utf8).as_bytes());
+                }
+                b if b < 0x20 => return None,
+                b => out.push(b),
+            }
+        }
+    }
+
+    /// The rest of a `\uXXXX` escape (the reader is after the `u`), with a following
+    /// `\uXXXX` low surrogate if the first is a high one; lone surrogates are malformed.
+    fn unicode_escape(&mut self) -> Option<char> {
+        let first = self.hex4()?;
+        let code = match first {
+            0xD800..=0xDBFF => {
+                if !(self.eat(b'\\') && self.eat(b'u')) {
+                    return None;
+                }
+                let second = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    return None;
+                }
+                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+            }
+            0xDC00..=0xDFFF => return None,
+            _ => first,
+        };
+        char::from_u32(code)
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let mut value = 0u32;
+        for _ in 0..4 {
+            value = value << 4 | u32::from(hex_value(self.next()?)?);
+        }
+        Some(value)
+    }
 }
 
 fn hex_value(b: u8) -> Option<u8> {

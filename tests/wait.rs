@@ -1,0 +1,355 @@
+//! `feishu_client_task_wait` through the C ABI: schedule, deadline, cancel,
+//! progress, rate limits and transient failures, against the mock server.
+
+#[path = "support/server.rs"]
+mod server;
+
+mod common;
+
+use std::ffi::{CString, c_void};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+use feishu_task::ffi::error::FeishuError;
+use feishu_task::ffi::task::FeishuTaskStatus;
+use feishu_task::ffi::wait::{
+    FeishuCancel, FeishuWaitProgress, feishu_cancel_free, feishu_cancel_new, feishu_cancel_trigger,
+    feishu_client_task_wait,
+};
+use server::{Reply, Server};
+
+const FEISHU_ERR_CANCELLED: i32 = -6;
+
+struct Waited {
+    rc: i32,
+    status: FeishuTaskStatus,
+    err: FeishuError,
+    elapsed: Duration,
+}
+
+/// Polls seen by the progress callback: (status, polls, elapsed_ms).
+struct Seen {
+    polls: Mutex<Vec<(i32, u32, u64)>>,
+    stop_at: u32,
+}
+
+extern "C" fn record_progress(
+    user_data: *mut c_void,
+    status: FeishuTaskStatus,
+    polls: u32,
+    elapsed_ms: u64,
+) -> i32 {
+    // SAFETY: `user_data` is the &Seen passed to the wait, alive during it.
+    let seen = unsafe { &*(user_data as *const Seen) };
+    seen.polls
+        .lock()
+        .unwrap()
+        .push((status as i32, polls, elapsed_ms));
+    i32::from(seen.stop_at != 0 && polls >= seen.stop_at)
+}
+
+fn wait_for(
+    client: &Client,
+    task_id: &str,
+    timeout_ms: u32,
+    cancel: *const FeishuCancel,
+    seen: Option<&Seen>,
+) -> Waited {
+    let token = CString::new(TOKEN).unwrap();
+    let task_id = CString::new(task_id).unwrap();
+    let mut status = FeishuTaskStatus::Success;
+    let mut err = zeroed_error();
+    let progress: FeishuWaitProgress = seen.map(|_| record_progress as _);
+    let user_data = seen.map_or(std::ptr::null_mut(), |s| s as *const Seen as *mut c_void);
+    let started = Instant::now();
+    let rc = feishu_client_task_wait(
+        client.0,
+        token.as_ptr(),
+        task_id.as_ptr(),
+        timeout_ms,
+        cancel,
+        progress,
+        user_data,
+        &mut status,
+        &mut err,
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(err.code, rc);
+    assert!(!text(&err.message).contains("SECRET"));
+    Waited {
+        rc,
+        status,
+        err,
+        elapsed,
+    }
+}
+
+fn seen(stop_at: u32) -> Seen {
+    Seen {
+        polls: Mutex::new(Vec::new()),
+        stop_at,
+    }
+}
+
+fn quick_client(server: &Server, retries: u32) -> (Options, Client) {
+    let o = Options::new()
+        .base_url(&server.base_url())
+        .timeouts(1000, 2000)
+        .retries(retries);
+    let c = o.build();
+    (o, c)
+}
+
+#[test]
+fn a_task_finishing_after_a_second_is_seen_within_one_poll_interval() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 2);
+    let finish_after = Duration::from_millis(1000);
+    server.set_timed_task("one-second", finish_after, "success");
+    let s = seen(0);
+    let w = wait_for(&client, "one-second", 10_000, std::ptr::null(), Some(&s));
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_OK, FeishuTaskStatus::Success),
+        "{}",
+        text(&w.err.message)
+    );
+    let polls = s.polls.lock().unwrap().clone();
+    // Polls count up from 1, and every poll but the last saw "process".
+    for (i, (status, n, _)) in polls.iter().enumerate() {
+        assert_eq!(*n as usize, i + 1);
+        let want = if i + 1 == polls.len() { 1 } else { 3 };
+        assert_eq!(*status, want, "poll {n}");
+    }
+    // Reported within one poll interval of finishing: the last two polls
+    // straddle the finish, so the delay is at most their gap.
+    let last_gap = polls[polls.len() - 1].2 - polls[polls.len() - 2].2;
+    let detection = w.elapsed.saturating_sub(finish_after);
+    assert!(
+        detection <= Duration::from_millis(last_gap + 100),
+        "detected {detection:?} after finishing; last interval {last_gap} ms; polls {polls:?}"
+    );
+    assert!(polls.len() >= 3 && polls.len() <= 6, "{polls:?}");
+}
+
+#[test]
+fn a_failing_task_ends_with_fail() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 2);
+    server.set_sequence(
+        "fails",
+        vec![Reply::status("process"), Reply::status("fail")],
+    );
+    let w = wait_for(&client, "fails", 10_000, std::ptr::null(), None);
+    assert_eq!((w.rc, w.status), (FEISHU_OK, FeishuTaskStatus::Fail));
+}
+
+#[test]
+fn the_deadline_is_kept_and_the_last_status_reported() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 2);
+    let w = wait_for(&client, "process", 1500, std::ptr::null(), None);
+    assert_eq!(w.rc, FEISHU_ERR_TIMEOUT);
+    assert_eq!(w.status, FeishuTaskStatus::Process, "the last status seen");
+    assert!(w.elapsed >= Duration::from_millis(1500), "{:?}", w.elapsed);
+    assert!(
+        w.elapsed <= Duration::from_millis(1600),
+        "returned late: {:?}",
+        w.elapsed
+    );
+    assert!(
+        text(&w.err.message).contains("1500 ms"),
+        "{}",
+        text(&w.err.message)
+    );
+
+    // A server that never answers: UNKNOWN, still on time.
+    let w = wait_for(&client, "stall", 1200, std::ptr::null(), None);
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_ERR_TIMEOUT, FeishuTaskStatus::Unknown)
+    );
+    assert!(
+        w.elapsed <= Duration::from_millis(1300),
+        "returned late: {:?}",
+        w.elapsed
+    );
+}
+
+#[test]
+fn cancel_from_another_thread_while_sleeping() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 2);
+    let cancel = feishu_cancel_new();
+    let cancel_addr = cancel as usize;
+    let trigger_at = Instant::now() + Duration::from_millis(700);
+    let trigger = std::thread::spawn(move || {
+        std::thread::sleep(trigger_at.saturating_duration_since(Instant::now()));
+        feishu_cancel_trigger(cancel_addr as *const FeishuCancel);
+        Instant::now()
+    });
+    let w = wait_for(&client, "process", 30_000, cancel, None);
+    let returned = Instant::now();
+    let triggered = trigger.join().unwrap();
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_ERR_CANCELLED, FeishuTaskStatus::Process)
+    );
+    let lag = returned.saturating_duration_since(triggered);
+    assert!(
+        lag <= Duration::from_millis(50),
+        "took {lag:?} to notice the cancel"
+    );
+
+    // The handle stays triggered: the next wait using it stops before polling.
+    let before = server.request_count();
+    let w = wait_for(&client, "process", 30_000, cancel, None);
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_ERR_CANCELLED, FeishuTaskStatus::Unknown)
+    );
+    assert_eq!(server.request_count(), before);
+    feishu_cancel_free(cancel);
+    feishu_cancel_free(std::ptr::null_mut());
+    feishu_cancel_trigger(std::ptr::null());
+}
+
+#[test]
+fn cancel_while_a_request_is_in_flight_ends_right_after_it() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 2);
+    server.set_sequence(
+        "slow",
+        vec![Reply::Delayed {
+            ms: 600,
+            reply: Box::new(Reply::status("process")),
+        }],
+    );
+    let cancel = feishu_cancel_new();
+    let cancel_addr = cancel as usize;
+    let trigger = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        feishu_cancel_trigger(cancel_addr as *const FeishuCancel);
+    });
+    let w = wait_for(&client, "slow", 30_000, cancel, None);
+    trigger.join().unwrap();
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_ERR_CANCELLED, FeishuTaskStatus::Process)
+    );
+    assert!(
+        w.elapsed >= Duration::from_millis(600),
+        "the request in flight was completed"
+    );
+    assert!(
+        w.elapsed <= Duration::from_millis(700),
+        "ended right after it: {:?}",
+        w.elapsed
+    );
+    assert_eq!(server.request_count(), 1);
+    feishu_cancel_free(cancel);
+}
+
+#[test]
+fn the_progress_callback_counts_up_and_can_stop_the_wait() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 2);
+    let s = seen(3);
+    let w = wait_for(&client, "process", 30_000, std::ptr::null(), Some(&s));
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_ERR_CANCELLED, FeishuTaskStatus::Process)
+    );
+    let polls = s.polls.lock().unwrap().clone();
+    assert_eq!(polls.iter().map(|p| p.1).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(
+        polls.windows(2).all(|w| w[0].2 <= w[1].2),
+        "elapsed grows: {polls:?}"
+    );
+    assert_eq!(server.request_count(), 3);
+}
+
+#[test]
+fn a_rate_limit_mid_wait_is_waited_out() {
+    let server = Server::start();
+    // No client-level retries: the wait itself must respect the reset.
+    let (_o, client) = quick_client(&server, 0);
+    server.set_sequence(
+        "limited",
+        vec![
+            Reply::status("process"),
+            Reply::RateLimited { reset_secs: 1 },
+            Reply::status("process"),
+            Reply::status("success"),
+        ],
+    );
+    let s = seen(0);
+    let w = wait_for(&client, "limited", 20_000, std::ptr::null(), Some(&s));
+    assert_eq!((w.rc, w.status), (FEISHU_OK, FeishuTaskStatus::Success));
+    let polls = s.polls.lock().unwrap().clone();
+    assert_eq!(polls.len(), 4);
+    assert_eq!(polls[1].0, 0, "the rate-limited poll reports UNKNOWN");
+    let gap = polls[2].2 - polls[1].2;
+    assert!(gap >= 1000, "polled {gap} ms after a 1 s rate-limit reset");
+}
+
+#[test]
+fn transient_failures_are_absorbed_five_times_in_a_row_not_six() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 0);
+    let mut five = vec![Reply::platform(500, 1061001, "internal error."); 5];
+    five.push(Reply::status("success"));
+    server.set_sequence("five", five);
+    let w = wait_for(&client, "five", 30_000, std::ptr::null(), None);
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_OK, FeishuTaskStatus::Success),
+        "{}",
+        text(&w.err.message)
+    );
+
+    server.set_sequence("six", vec![Reply::Html(502); 6]);
+    let s = seen(0);
+    let w = wait_for(&client, "six", 30_000, std::ptr::null(), Some(&s));
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_ERR_HTTP, FeishuTaskStatus::Unknown)
+    );
+    assert_eq!(s.polls.lock().unwrap().len(), 6);
+    assert!(
+        text(&w.err.message).contains("6 transient failures"),
+        "{}",
+        text(&w.err.message)
+    );
+}
+
+#[test]
+fn permanent_failures_and_bad_input_end_at_once() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 2);
+    let w = wait_for(&client, "err-1061003", 30_000, std::ptr::null(), None);
+    assert_eq!((w.rc, w.status), (1061003, FeishuTaskStatus::Unknown));
+    assert_eq!(server.request_count(), 1);
+    let w = wait_for(&client, "", 30_000, std::ptr::null(), None);
+    assert_eq!(w.rc, FEISHU_ERR_INVALID_ARGUMENT);
+    let w = wait_for(&client, "process", 0, std::ptr::null(), None);
+    assert_eq!(w.rc, FEISHU_ERR_INVALID_ARGUMENT);
+    let mut status = FeishuTaskStatus::Success;
+    let rc = feishu_client_task_wait(
+        std::ptr::null(),
+        std::ptr::null(),
+        c"1".as_ptr(),
+        1000,
+        std::ptr::null(),
+        None,
+        std::ptr::null_mut(),
+        &mut status,
+        std::ptr::null_mut(),
+    );
+    assert_eq!(
+        (rc, status),
+        (FEISHU_ERR_INVALID_ARGUMENT, FeishuTaskStatus::Unknown)
+    );
+    assert_eq!(server.request_count(), 1);
+}
