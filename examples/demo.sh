@@ -31,5 +31,10 @@ rc=$?
 set -e
 echo "(exit status $rc: the example exits 1 when any check failed)"
 [ "$rc" -eq 1 ]
+
+echo
+echo "\$ FEISHU_TOKEN=t-... ./task_check --wait 30 after-1500ms   # a task that finishes after 1.5 s"
+target/release/task_check --wait 30 after-1500ms
+
 echo
 echo "demo finished: the library talked HTTP to a Feishu-compatible server on loopback."

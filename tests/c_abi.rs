@@ -356,6 +356,27 @@ fn c_example_prints_statuses_and_errors() {
         "no token is a usage error: {}",
         show(&out)
     );
+
+    // --wait shows progress until the task finishes.
+    let out = run(&exe, &["--wait", "10", "after-700ms"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stdout.contains("after-700ms: poll 1 at 0."), "{stdout}");
+    assert!(stdout.contains("process (still running)"), "{stdout}");
+    assert!(stdout.contains("after-700ms: success"), "{stdout}");
+
+    // App credentials instead of a token: the library fetches the token.
+    server.add_app("cli_example", "example-secret");
+    let app_env = [
+        ("FEISHU_BASE_URL", url.as_str()),
+        ("FEISHU_APP_ID", "cli_example"),
+        ("FEISHU_APP_SECRET", "example-secret"),
+    ];
+    let out = run(&exe, &["fail", "process"], &app_env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stdout.contains("fail: fail") && stdout.contains("process: process"), "{stdout}");
+    assert_eq!(server.token_fetches(), 1);
 }
 
 #[test]

@@ -228,6 +228,7 @@ impl Reply {
 /// | `html-502`, `redirect`, `garbage`, `oversized`, `oversized-chunked`, `deep-json`, `reset`, `truncated`, `stall`, `empty` | the reply of that name |
 /// | `trickle` | `Trickle { interval_ms: 200 }` |
 /// | `nologid-1061003` | `NoLogid(404 / 1061003)` |
+/// | `after-<N>ms` (e.g. `after-1500ms`) | `process` until N ms after the first request for it, then `success` |
 /// | `nologid-header-1061003` | `NoLogidHeader(404 / 1061003)` |
 /// | anything else (also non-UTF-8) | 404 / 1061003 / `not found.` |
 pub fn default_reply(task_id: &[u8]) -> Reply {
@@ -734,6 +735,16 @@ impl Shared {
         };
         if let Some(reply) = queued {
             return reply;
+        }
+        // `after-<N>ms`: a task that finishes N ms after it was first asked about.
+        if let Some(ms) = std::str::from_utf8(task_id)
+            .ok()
+            .and_then(|id| id.strip_prefix("after-")?.strip_suffix("ms")?.parse::<u64>().ok())
+        {
+            let mut state = self.state();
+            state.timed.entry(task_id.to_vec()).or_insert_with(|| {
+                (Instant::now() + Duration::from_millis(ms), "success".to_owned())
+            });
         }
         if let Some((finish_at, status)) = self.state().timed.get(task_id) {
             return match Instant::now() < *finish_at {
