@@ -375,7 +375,10 @@ fn c_example_prints_statuses_and_errors() {
     let out = run(&exe, &["fail", "process"], &app_env);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", show(&out));
-    assert!(stdout.contains("fail: fail") && stdout.contains("process: process"), "{stdout}");
+    assert!(
+        stdout.contains("fail: fail") && stdout.contains("process: process"),
+        "{stdout}"
+    );
     assert_eq!(server.token_fetches(), 1);
 }
 

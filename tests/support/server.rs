@@ -737,13 +737,18 @@ impl Shared {
             return reply;
         }
         // `after-<N>ms`: a task that finishes N ms after it was first asked about.
-        if let Some(ms) = std::str::from_utf8(task_id)
-            .ok()
-            .and_then(|id| id.strip_prefix("after-")?.strip_suffix("ms")?.parse::<u64>().ok())
-        {
+        if let Some(ms) = std::str::from_utf8(task_id).ok().and_then(|id| {
+            id.strip_prefix("after-")?
+                .strip_suffix("ms")?
+                .parse::<u64>()
+                .ok()
+        }) {
             let mut state = self.state();
             state.timed.entry(task_id.to_vec()).or_insert_with(|| {
-                (Instant::now() + Duration::from_millis(ms), "success".to_owned())
+                (
+                    Instant::now() + Duration::from_millis(ms),
+                    "success".to_owned(),
+                )
             });
         }
         if let Some((finish_at, status)) = self.state().timed.get(task_id) {
