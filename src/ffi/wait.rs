@@ -20,7 +20,8 @@ pub struct FeishuCancel {
 }
 
 /// Called after every poll of a wait with the status that poll returned
-/// (`FEISHU_TASK_STATUS_UNKNOWN` for a poll that failed and is absorbed), the
+/// (`FEISHU_TASK_STATUS_UNKNOWN` for a poll that failed, whether the failure
+/// is absorbed or ends the wait), the
 /// number of polls so far, and the milliseconds since the wait began. Return
 /// 0 to go on; any other value stops the wait with `FEISHU_ERR_CANCELLED`.
 /// Called on the waiting thread.

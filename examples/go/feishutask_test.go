@@ -1,0 +1,593 @@
+package feishutask_test
+
+// These tests run against the mock Feishu server of the Rust test suite
+// (tests/support/server.rs); tests/go_binding.rs starts one and passes its
+// URL in FEISHU_TEST_BASE_URL. Without it they are skipped.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"example.com/feishutask"
+)
+
+const token = "t-go-test-token"
+
+func baseURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("FEISHU_TEST_BASE_URL")
+	if u == "" {
+		t.Skip("FEISHU_TEST_BASE_URL is not set (run through `cargo test --test go_binding`)")
+	}
+	return u
+}
+
+func newClient(t *testing.T, opts ...feishutask.Option) *feishutask.Client {
+	t.Helper()
+	opts = append([]feishutask.Option{
+		feishutask.WithBaseURL(baseURL(t)),
+		feishutask.WithNoProxy(),
+		feishutask.WithCallTimeout(5 * time.Second),
+	}, opts...)
+	c, err := feishutask.NewClient(opts...)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// mockPost calls an admin endpoint of the mock server.
+func mockPost(t *testing.T, pathAndQuery string) {
+	t.Helper()
+	resp, err := http.Post(baseURL(t)+pathAndQuery, "application/json", nil)
+	if err != nil {
+		t.Fatalf("POST %s: %v", pathAndQuery, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST %s: %s %s", pathAndQuery, resp.Status, body)
+	}
+}
+
+// requestCount is the mock server's count of task_check and token requests.
+func requestCount(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(baseURL(t) + "/_mock/stats")
+	if err != nil {
+		t.Fatalf("GET /_mock/stats: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(body)
+}
+
+func apiError(t *testing.T, err error) *feishutask.APIError {
+	t.Helper()
+	var apiErr *feishutask.APIError
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("error %v (%T) is not an *APIError", err, err)
+	}
+	return apiErr
+}
+
+func TestVersionAndStrings(t *testing.T) {
+	if v := feishutask.Version(); strings.Count(v, ".") != 2 {
+		t.Errorf("Version() = %q", v)
+	}
+	for s, want := range map[feishutask.Status]string{
+		feishutask.StatusUnknown: "unknown", feishutask.StatusSuccess: "success",
+		feishutask.StatusFail: "fail", feishutask.StatusProcess: "process", 42: "unknown",
+	} {
+		if s.String() != want {
+			t.Errorf("Status(%d).String() = %q, want %q", s, s.String(), want)
+		}
+	}
+	if !strings.Contains(feishutask.Describe(1061003), "not found") {
+		t.Errorf("Describe(1061003) = %q", feishutask.Describe(1061003))
+	}
+}
+
+func TestStatuses(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	for taskID, want := range map[string]feishutask.Status{
+		"success":             feishutask.StatusSuccess,
+		"7360595374803812356": feishutask.StatusSuccess,
+		"fail":                feishutask.StatusFail,
+		"process":             feishutask.StatusProcess,
+	} {
+		got, err := c.TaskCheck(ctx, token, taskID)
+		if err != nil || got != want {
+			t.Errorf("TaskCheck(%q) = %v, %v; want %v, nil", taskID, got, err, want)
+		}
+	}
+}
+
+func TestPlatformError(t *testing.T) {
+	c := newClient(t)
+	status, err := c.TaskCheck(context.Background(), token, "err-1061003")
+	if status != feishutask.StatusUnknown {
+		t.Errorf("status = %v, want unknown", status)
+	}
+	e := apiError(t, err)
+	if e.Code != 1061003 || e.HTTPStatus != 404 || e.LogID == "" || e.Message == "" {
+		t.Errorf("APIError = %+v", e)
+	}
+	if !errors.Is(err, feishutask.ErrPlatform) {
+		t.Errorf("errors.Is(%v, ErrPlatform) = false", err)
+	}
+	for _, not := range []error{feishutask.ErrTimeout, feishutask.ErrHTTP, feishutask.ErrCancelled, context.Canceled} {
+		if errors.Is(err, not) {
+			t.Errorf("errors.Is(%v, %v) = true", err, not)
+		}
+	}
+	if msg := err.Error(); !strings.Contains(msg, "1061003") || !strings.Contains(msg, e.LogID) {
+		t.Errorf("Error() = %q lacks the code or the log id", msg)
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Errorf("the token leaked into %q", err.Error())
+	}
+
+	// Other kinds of failure map to their sentinels.
+	_, err = c.TaskCheck(context.Background(), token, "garbage")
+	if !errors.Is(err, feishutask.ErrProtocol) {
+		t.Errorf("garbage: %v, want ErrProtocol", err)
+	}
+	_, err = c.TaskCheck(context.Background(), token, "html-502")
+	if !errors.Is(err, feishutask.ErrHTTP) || apiError(t, err).HTTPStatus != 502 {
+		t.Errorf("html-502: %v, want ErrHTTP with HTTP 502", err)
+	}
+}
+
+func TestRateLimitedCarriesRetryAfter(t *testing.T) {
+	// The 3 s advice does not fit a 1 s deadline, so it is not retried.
+	c := newClient(t, feishutask.WithCallTimeout(time.Second))
+	_, err := c.TaskCheck(context.Background(), token, "rate-limited")
+	e := apiError(t, err)
+	if e.Code != 99991400 || e.RetryAfter != 3*time.Second || !errors.Is(err, feishutask.ErrPlatform) {
+		t.Errorf("rate-limited: %+v", e)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	c := newClient(t, feishutask.WithCallTimeout(300*time.Millisecond))
+	start := time.Now()
+	_, err := c.TaskCheck(context.Background(), token, "stall")
+	took := time.Since(start)
+	if !errors.Is(err, feishutask.ErrTimeout) {
+		t.Fatalf("stall: %v, want ErrTimeout", err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a call timeout is not a context deadline: %v", err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("a 300ms call timeout took %v", took)
+	}
+}
+
+func TestInvalidArgumentSendsNothing(t *testing.T) {
+	c := newClient(t)
+	before := requestCount(t)
+	for _, tc := range []struct{ token, taskID string }{
+		{token, ""},
+		{token, "abc\x00def"},
+		{"t-bad\x00token", "success"},
+		{"Bearer " + token, "success"},
+		{"t-with space", "success"},
+		{"", "success"}, // no token and no app credentials
+		{token, strings.Repeat("x", 1025)},
+	} {
+		status, err := c.TaskCheck(context.Background(), tc.token, tc.taskID)
+		if status != feishutask.StatusUnknown || !errors.Is(err, feishutask.ErrInvalidArgument) {
+			t.Errorf("TaskCheck(%q, %.20q) = %v, %v; want ErrInvalidArgument", tc.token, tc.taskID, status, err)
+		}
+		if err != nil && apiError(t, err).Message == "" {
+			t.Errorf("no message for %q", tc.taskID)
+		}
+	}
+	_, err := c.Wait(context.Background(), token, "", nil)
+	if !errors.Is(err, feishutask.ErrInvalidArgument) {
+		t.Errorf("Wait with an empty task id: %v", err)
+	}
+	if after := requestCount(t); after != before {
+		t.Errorf("invalid input sent requests: %s -> %s", before, after)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	for name, opts := range map[string][]feishutask.Option{
+		"scheme":       {feishutask.WithBaseURL("ftp://127.0.0.1")},
+		"path":         {feishutask.WithBaseURL("http://127.0.0.1:1/open-apis")},
+		"retries":      {feishutask.WithMaxRetries(11)},
+		"neg retries":  {feishutask.WithMaxRetries(-1)},
+		"timeout":      {feishutask.WithCallTimeout(-time.Second)},
+		"proxy":        {feishutask.WithProxy("socks5://user:hunter2@127.0.0.1:1080")},
+		"ca file":      {feishutask.WithCAFile("/nonexistent/ca.pem")},
+		"empty secret": {feishutask.WithAppCredentials("cli_x", "")},
+	} {
+		c, err := feishutask.NewClient(opts...)
+		if c != nil || !errors.Is(err, feishutask.ErrInvalidArgument) {
+			t.Errorf("%s: NewClient = %v, %v; want ErrInvalidArgument", name, c, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the proxy password leaked: %v", name, err)
+		}
+	}
+	// The public hosts are accepted (no request is made).
+	for _, u := range []string{feishutask.BaseURLFeishu, feishutask.BaseURLLark} {
+		c, err := feishutask.NewClient(feishutask.WithBaseURL(u), feishutask.WithConnectTimeout(time.Second))
+		if err != nil {
+			t.Errorf("%s: %v", u, err)
+			continue
+		}
+		c.Close()
+	}
+}
+
+func TestNewClientFromEnv(t *testing.T) {
+	t.Setenv("FEISHU_BASE_URL", baseURL(t))
+	t.Setenv("FEISHU_TIMEOUT_MS", "3000")
+	c, err := feishutask.NewClientFromEnv()
+	if err != nil {
+		t.Fatalf("NewClientFromEnv: %v", err)
+	}
+	defer c.Close()
+	if s, err := c.TaskCheck(context.Background(), token, "fail"); s != feishutask.StatusFail || err != nil {
+		t.Errorf("TaskCheck = %v, %v", s, err)
+	}
+
+	t.Setenv("FEISHU_TIMEOUT_MS", "5s")
+	c2, err := feishutask.NewClientFromEnv()
+	if c2 != nil || !errors.Is(err, feishutask.ErrInvalidArgument) || !strings.Contains(err.Error(), "FEISHU_TIMEOUT_MS") {
+		t.Errorf("a bad FEISHU_TIMEOUT_MS: %v, %v", c2, err)
+	}
+}
+
+func TestContextAlreadyDoneSendsNothing(t *testing.T) {
+	c := newClient(t)
+	before := requestCount(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, call := range map[string]func() error{
+		"TaskCheck": func() error { _, err := c.TaskCheck(ctx, token, "success"); return err },
+		"Wait":      func() error { _, err := c.Wait(ctx, token, "success", nil); return err },
+	} {
+		err := call()
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, feishutask.ErrCancelled) {
+			t.Errorf("%s with a cancelled context: %v", name, err)
+		}
+	}
+	dctx, dcancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer dcancel()
+	_, err := c.TaskCheck(dctx, token, "success")
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, feishutask.ErrTimeout) {
+		t.Errorf("TaskCheck past its deadline: %v", err)
+	}
+	if after := requestCount(t); after != before {
+		t.Errorf("a done context sent requests: %s -> %s", before, after)
+	}
+}
+
+func TestWaitUntilSuccessWithProgress(t *testing.T) {
+	// after-800ms finishes 800ms after the server first saw it: forget that,
+	// in case these tests already ran against this server.
+	mockPost(t, "/_mock/reset")
+	c := newClient(t)
+	var seen []feishutask.Progress
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	status, err := c.Wait(ctx, token, "after-800ms", func(p feishutask.Progress) {
+		seen = append(seen, p)
+	})
+	if err != nil || status != feishutask.StatusSuccess {
+		t.Fatalf("Wait = %v, %v; want success", status, err)
+	}
+	if took := time.Since(start); took < 800*time.Millisecond || took > 5*time.Second {
+		t.Errorf("the wait took %v", took)
+	}
+	if len(seen) < 2 {
+		t.Fatalf("progress called %d times: %+v", len(seen), seen)
+	}
+	for i, p := range seen {
+		if p.Polls != i+1 {
+			t.Errorf("progress %d reports poll %d", i, p.Polls)
+		}
+		if i > 0 && p.Elapsed < seen[i-1].Elapsed {
+			t.Errorf("elapsed went backwards: %+v", seen)
+		}
+	}
+	if seen[0].Status != feishutask.StatusProcess || seen[len(seen)-1].Status != feishutask.StatusSuccess {
+		t.Errorf("progress statuses: %+v", seen)
+	}
+}
+
+func TestWaitCancelledByContext(t *testing.T) {
+	c := newClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var cancelledAt time.Time
+	timer := time.AfterFunc(300*time.Millisecond, func() {
+		cancelledAt = time.Now()
+		cancel()
+	})
+	defer timer.Stop()
+	polls := 0
+	status, err := c.Wait(ctx, token, "process", func(feishutask.Progress) { polls++ })
+	returnedAt := time.Now()
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, feishutask.ErrCancelled) {
+		t.Fatalf("Wait = %v; want context.Canceled and ErrCancelled", err)
+	}
+	if errors.Is(err, feishutask.ErrTimeout) {
+		t.Errorf("a cancel is not a timeout: %v", err)
+	}
+	if status != feishutask.StatusProcess {
+		t.Errorf("status = %v, want the last seen (process)", status)
+	}
+	if polls < 1 {
+		t.Errorf("no progress before the cancel")
+	}
+	// cancelledAt was written before cancel(), which happens before Wait sees ctx.Done().
+	lag := returnedAt.Sub(cancelledAt)
+	t.Logf("Wait returned %v after the cancel", lag)
+	if lag > 100*time.Millisecond {
+		t.Errorf("Wait returned %v after the cancel, want within 100ms", lag)
+	}
+	var apiErr *feishutask.APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != feishutask.CodeCancelled {
+		t.Errorf("errors.As: %v", err)
+	}
+}
+
+func TestWaitContextDeadline(t *testing.T) {
+	c := newClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	status, err := c.Wait(ctx, token, "process", nil)
+	took := time.Since(start)
+	if !errors.Is(err, feishutask.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v; want ErrTimeout and context.DeadlineExceeded", err)
+	}
+	if errors.Is(err, feishutask.ErrCancelled) || errors.Is(err, context.Canceled) {
+		t.Errorf("a deadline is not a cancel: %v", err)
+	}
+	if status != feishutask.StatusProcess {
+		t.Errorf("status = %v, want process", status)
+	}
+	if took < 350*time.Millisecond || took > 1500*time.Millisecond {
+		t.Errorf("a 400ms wait took %v", took)
+	}
+}
+
+func TestWaitPermanentErrorAndProgressPanic(t *testing.T) {
+	c := newClient(t)
+	_, err := c.Wait(context.Background(), token, "err-1061003", nil)
+	if e := apiError(t, err); e.Code != 1061003 || e.LogID == "" {
+		t.Errorf("Wait on a missing task: %v", err)
+	}
+
+	func() {
+		defer func() {
+			if v := recover(); v != "boom" {
+				t.Errorf("recovered %v, want the progress panic", v)
+			}
+		}()
+		c.Wait(context.Background(), token, "process", func(feishutask.Progress) { panic("boom") })
+		t.Errorf("Wait did not re-raise the progress panic")
+	}()
+	// The client still works.
+	if s, err := c.TaskCheck(context.Background(), token, "success"); err != nil || s != feishutask.StatusSuccess {
+		t.Errorf("after a panic: %v, %v", s, err)
+	}
+}
+
+func TestManagedToken(t *testing.T) {
+	mockPost(t, "/_mock/app?"+url.Values{"app_id": {"cli_go"}, "app_secret": {"go-secret"}}.Encode())
+	var mu sync.Mutex
+	var lines []string
+	c := newClient(t,
+		feishutask.WithAppCredentials("cli_go", "go-secret"),
+		feishutask.WithLogFunc(func(level feishutask.LogLevel, msg string) {
+			mu.Lock()
+			lines = append(lines, level.String()+": "+msg)
+			mu.Unlock()
+		}))
+	for _, id := range []string{"success", "fail"} {
+		if _, err := c.TaskCheck(context.Background(), "", id); err != nil {
+			t.Fatalf("TaskCheck with the managed token: %v", err)
+		}
+	}
+	if s, err := c.Wait(context.Background(), "", "success", nil); err != nil || s != feishutask.StatusSuccess {
+		t.Errorf("Wait with the managed token: %v, %v", s, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lines) < 3 {
+		t.Errorf("log lines: %q", lines)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "go-secret") || strings.Contains(l, "t-cli_go") {
+			t.Errorf("a secret or token reached the log: %q", l)
+		}
+	}
+
+	wrong := newClient(t, feishutask.WithAppCredentials("cli_go", "not-the-secret"))
+	_, err := wrong.TaskCheck(context.Background(), "", "success")
+	if e := apiError(t, err); e.Code != 10014 || !strings.Contains(e.Message, "tenant_access_token") {
+		t.Errorf("a wrong secret: %v", err)
+	}
+	if strings.Contains(err.Error(), "not-the-secret") {
+		t.Errorf("the secret leaked: %v", err)
+	}
+}
+
+// Errors are per call, not per OS thread: many goroutines, each checking its
+// own outcome, on one client.
+func TestManyGoroutinesSeeTheirOwnErrors(t *testing.T) {
+	c := newClient(t, feishutask.WithMaxRetries(0))
+	type outcome struct {
+		taskID string
+		check  func(feishutask.Status, error) error
+	}
+	platform := func(code int32, http int) func(feishutask.Status, error) error {
+		return func(s feishutask.Status, err error) error {
+			var e *feishutask.APIError
+			if !errors.As(err, &e) || e.Code != code || e.HTTPStatus != http || e.LogID == "" ||
+				!errors.Is(err, feishutask.ErrPlatform) || s != feishutask.StatusUnknown {
+				return fmt.Errorf("got %v, %v; want platform error %d (HTTP %d)", s, err, code, http)
+			}
+			return nil
+		}
+	}
+	outcomes := []outcome{
+		{"success", func(s feishutask.Status, err error) error {
+			if err != nil || s != feishutask.StatusSuccess {
+				return fmt.Errorf("got %v, %v; want success", s, err)
+			}
+			return nil
+		}},
+		{"err-1061003", platform(1061003, 404)},
+		{"err-1061002", platform(1061002, 400)},
+		{"html-502", func(s feishutask.Status, err error) error {
+			var e *feishutask.APIError
+			if !errors.As(err, &e) || !errors.Is(err, feishutask.ErrHTTP) || e.HTTPStatus != 502 || errors.Is(err, feishutask.ErrPlatform) {
+				return fmt.Errorf("got %v, %v; want ErrHTTP (HTTP 502)", s, err)
+			}
+			return nil
+		}},
+	}
+	const goroutines, calls = 64, 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	logIDs := map[string]bool{}
+	failures := make(chan error, goroutines*calls)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			o := outcomes[g%len(outcomes)]
+			for i := 0; i < calls; i++ {
+				s, err := c.TaskCheck(context.Background(), token, o.taskID)
+				if cerr := o.check(s, err); cerr != nil {
+					failures <- fmt.Errorf("goroutine %d call %d (%s): %v", g, i, o.taskID, cerr)
+				}
+				var e *feishutask.APIError
+				if errors.As(err, &e) && e.LogID != "" {
+					mu.Lock()
+					if logIDs[e.LogID] {
+						failures <- fmt.Errorf("log id %s seen twice", e.LogID)
+					}
+					logIDs[e.LogID] = true
+					mu.Unlock()
+				}
+				runtime.Gosched()
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(failures)
+	n := 0
+	for err := range failures {
+		if n++; n <= 10 {
+			t.Error(err)
+		}
+	}
+	if n > 10 {
+		t.Errorf("... %d failures in all", n)
+	}
+	// success sends no log id in an error; the three error kinds do.
+	if want := goroutines * calls * 3 / 4; len(logIDs) != want {
+		t.Errorf("%d distinct log ids, want %d", len(logIDs), want)
+	}
+}
+
+func TestConcurrentWaitsAndClose(t *testing.T) {
+	c := newClient(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Wait(context.Background(), token, "process", nil)
+			errs <- err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Close took %v with waits running", took)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, feishutask.ErrClosed) || !errors.Is(err, feishutask.ErrCancelled) {
+			t.Errorf("a wait interrupted by Close: %v", err)
+		}
+	}
+}
+
+func TestCloseTwiceAndUseAfterClose(t *testing.T) {
+	c, err := feishutask.NewClient(feishutask.WithBaseURL(baseURL(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := c.TaskCheck(context.Background(), token, "success"); !errors.Is(err, feishutask.ErrClosed) {
+		t.Errorf("TaskCheck after Close: %v", err)
+	}
+	if _, err := c.Wait(context.Background(), token, "success", nil); !errors.Is(err, feishutask.ErrClosed) {
+		t.Errorf("Wait after Close: %v", err)
+	}
+}
+
+// Example shows the typical use.
+func Example() {
+	base := os.Getenv("FEISHU_TEST_BASE_URL")
+	if base == "" {
+		base = feishutask.BaseURLFeishu
+	}
+	client, err := feishutask.NewClient(
+		feishutask.WithBaseURL(base),
+		feishutask.WithCallTimeout(10*time.Second),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	status, err := client.Wait(ctx, "t-your-token", "7360595374803812356", func(p feishutask.Progress) {
+		// one call per poll: p.Polls, p.Status, p.Elapsed
+	})
+	var apiErr *feishutask.APIError
+	switch {
+	case err == nil:
+		fmt.Println("status:", status)
+	case errors.As(err, &apiErr):
+		fmt.Println("failed:", apiErr.Code, apiErr.LogID)
+	}
+}

@@ -1,0 +1,3 @@
+module example.com/feishutask
+
+go 1.19
