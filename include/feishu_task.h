@@ -38,11 +38,6 @@
 #define FEISHU_MAX_TASK_ID_LEN 1024
 
 /**
- * Transient failures in a row that a wait absorbs; one more is returned.
- */
-#define MAX_TRANSIENT_IN_A_ROW 5
-
-/**
  * The status of an asynchronous drive task. An `int32_t` in C.
  */
 enum FeishuTaskStatus

@@ -15,7 +15,7 @@ const FIRST_DELAY: Duration = Duration::from_millis(200);
 /// The longest delay between polls.
 const MAX_DELAY: Duration = Duration::from_secs(5);
 /// Transient failures in a row that a wait absorbs; one more is returned.
-pub const MAX_TRANSIENT_IN_A_ROW: u32 = 5;
+pub(crate) const MAX_TRANSIENT_IN_A_ROW: u32 = 5;
 
 /// A cancellation flag that wakes sleeping waits at once. One flag may serve
 /// any number of waits on any threads.

@@ -1,0 +1,670 @@
+// Tests of the C++ wrapper (feishu_task.hpp) against the mock Feishu server.
+//
+// Environment: FEISHU_TEST_BASE_URL (the mock server), FEISHU_BASE_URL (the same,
+// for Client::from_env), FEISHU_TEST_APP_ID / FEISHU_TEST_APP_SECRET (an app
+// registered on the mock server), EXPECT_VERSION (optional).
+// Prints "N passed, M failed"; exit status 0 only when nothing failed.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "feishu_task.hpp"
+
+namespace {
+
+std::atomic<int> g_passed{0};
+std::atomic<int> g_failed{0};
+std::mutex g_print;
+
+void record(bool ok, const char *expr, const std::string &detail, const char *file, int line)
+{
+    if (ok) {
+        ++g_passed;
+        return;
+    }
+    ++g_failed;
+    std::lock_guard<std::mutex> lock(g_print);
+    std::cerr << file << ":" << line << ": CHECK(" << expr << ") failed";
+    if (!detail.empty())
+        std::cerr << ": " << detail;
+    std::cerr << std::endl;
+}
+
+} // namespace
+
+// CHECK(cond) and CHECKM(cond, a << b ...): record a pass or a failure and go on.
+#define CHECK(cond) record(static_cast<bool>(cond), #cond, std::string(), __FILE__, __LINE__)
+#define CHECKM(cond, msg)                                                                      \
+    do {                                                                                       \
+        const bool check_ok_ = static_cast<bool>(cond);                                        \
+        std::ostringstream check_os_;                                                          \
+        if (!check_ok_)                                                                        \
+            check_os_ << msg;                                                                  \
+        record(check_ok_, #cond, check_os_.str(), __FILE__, __LINE__);                         \
+    } while (0)
+
+namespace {
+
+using namespace std::chrono_literals;
+using feishu::Status;
+using Clock = std::chrono::steady_clock;
+
+// The token every test uses; no message or log line may ever contain it.
+const std::string TOKEN = "t-SECRET0123456789abcdef";
+
+std::string g_base_url;
+
+std::string env(const char *name)
+{
+    const char *v = std::getenv(name);
+    return v != nullptr ? v : "";
+}
+
+bool has(std::string_view haystack, std::string_view needle)
+{
+    return haystack.find(needle) != std::string_view::npos;
+}
+
+long long ms_since(Clock::time_point start)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// Options pointing at the mock server, with no proxy whatever the environment says.
+feishu::Options base_options()
+{
+    feishu::Options o;
+    o.base_url(g_base_url).timeouts(2s, 5s).proxy(std::nullopt);
+    return o;
+}
+
+feishu::Client client() { return feishu::Client(base_options()); }
+
+// Runs f; returns the feishu::Error it threw, or nothing.
+template <typename F>
+std::optional<feishu::Error> error_of(F &&f)
+{
+    try {
+        f();
+    } catch (const feishu::Error &e) {
+        return e;
+    }
+    return std::nullopt;
+}
+
+template <typename T>
+void self_move_assign(T &x)
+{
+    T &alias = x;
+    x = std::move(alias);
+}
+
+void test_basics()
+{
+    CHECK(!feishu::version().empty());
+    const std::string want = env("EXPECT_VERSION");
+    CHECKM(want.empty() || feishu::version() == want, "version " << feishu::version());
+    CHECK(std::string_view(feishu::to_string(Status::Success)) == "success");
+    CHECK(std::string_view(feishu::to_string(Status::Fail)) == "fail");
+    CHECK(std::string_view(feishu::to_string(Status::Process)) == "process");
+    CHECK(std::string_view(feishu::to_string(Status::Unknown)) == "unknown");
+    CHECK(std::string_view(feishu::to_string(feishu::LogLevel::Warn)) == "warn");
+    CHECK(has(feishu::describe(1061003), "not found"));
+    CHECK(has(feishu::describe(FEISHU_ERR_TIMEOUT), "deadline"));
+    static_assert(static_cast<int>(Status::Process) == FEISHU_TASK_STATUS_PROCESS, "");
+    static_assert(!std::is_copy_constructible<feishu::Client>::value, "move-only");
+    static_assert(std::is_nothrow_move_constructible<feishu::Client>::value, "move");
+    static_assert(std::is_nothrow_move_assignable<feishu::Options>::value, "move");
+    static_assert(std::is_nothrow_move_constructible<feishu::Cancel>::value, "move");
+    static_assert(std::is_base_of<std::runtime_error, feishu::Error>::value, "");
+}
+
+void test_statuses()
+{
+    const feishu::Client c = client();
+    CHECK(c.task_check(TOKEN, "success") == Status::Success);
+    CHECK(c.task_check(TOKEN, "fail") == Status::Fail);
+    CHECK(c.task_check(TOKEN, "process") == Status::Process);
+    CHECK(c.task_check(TOKEN, "7360595374803812356") == Status::Success);
+    // A std::string_view into a bigger buffer is cut where the view ends.
+    const std::string buffer = "success-and-more";
+    CHECK(c.task_check(TOKEN, std::string_view(buffer).substr(0, 7)) == Status::Success);
+}
+
+void test_platform_errors()
+{
+    feishu::Options o = base_options();
+    o.timeouts(2s, 1500ms); // shorter than the 3 s rate-limit advice: 429 is not retried
+    const feishu::Client c(o);
+
+    auto e = error_of([&] { c.task_check(TOKEN, "err-1061003"); });
+    CHECK(e.has_value());
+    if (e) {
+        CHECKM(e->code() == 1061003, e->what());
+        CHECK(e->is_platform() && !e->is_timeout() && !e->is_network());
+        CHECK(e->http_status() == 404);
+        CHECKM(e->log_id().size() == 30, "log id '" << e->log_id() << "'");
+        CHECK(e->log_id().find_first_not_of("0123456789") == std::string_view::npos);
+        CHECK(e->retry_after() == 0ms);
+        CHECKM(has(e->message(), "not found"), e->message());
+        CHECKM(has(e->what(), "not found") && has(e->what(), "[log id ") &&
+                   has(e->what(), "1061003") && has(e->what(), "[HTTP 404]"),
+               e->what());
+        CHECK(has(e->description(), "task not found"));
+        CHECK(!has(e->what(), "SECRET"));
+        CHECK(e->info().raw().code == 1061003);
+    }
+
+    // Caught as what it derives from.
+    bool caught = false;
+    try {
+        c.task_check(TOKEN, "err-1061002");
+    } catch (const std::runtime_error &re) {
+        caught = has(re.what(), "1061002");
+    }
+    CHECK(caught);
+
+    e = error_of([&] { c.task_check(TOKEN, "rate-limited"); });
+    CHECK(e && e->code() == 99991400 && e->http_status() == 429);
+    CHECKM(e && e->retry_after() == 3000ms, (e ? e->what() : "no error"));
+    CHECK(e && has(e->what(), "[retry after 3000 ms]"));
+
+    e = error_of([&] { c.task_check(TOKEN, "token-expired"); });
+    CHECK(e && e->code() == 99991663 && e->is_platform());
+
+    e = error_of([&] { c.task_check(TOKEN, "html-502"); });
+    CHECKM(e && e->is_http() && e->code() == FEISHU_ERR_HTTP && e->http_status() == 502,
+           (e ? e->what() : "no error"));
+
+    e = error_of([&] { c.task_check(TOKEN, "garbage"); });
+    CHECK(e && e->is_protocol());
+
+    e = error_of([&] { c.task_check(TOKEN, "redirect"); });
+    CHECK(e && e->is_http() && e->http_status() == 302);
+
+    e = error_of([&] { c.task_check(TOKEN, "reset"); });
+    CHECKM(e && e->is_network() && e->http_status() == 0, (e ? e->what() : "no error"));
+}
+
+void test_non_throwing()
+{
+    const feishu::Client c = client();
+    static_assert(noexcept(c.try_task_check("", "")), "try_task_check is noexcept");
+    const std::chrono::milliseconds one_ms(1);
+    static_assert(noexcept(c.try_wait("", "", one_ms)), "try_wait is noexcept");
+
+    feishu::Result<Status> r = c.try_task_check(TOKEN, "success");
+    CHECK(r.ok() && static_cast<bool>(r));
+    CHECK(r && *r == Status::Success && r.value() == Status::Success);
+    CHECK(r.error().code() == FEISHU_OK && r.error().ok() && r.error().message().empty());
+
+    r = c.try_task_check(TOKEN, "err-1061003");
+    CHECK(!r.ok());
+    CHECK(r.error().code() == 1061003 && r.error().http_status() == 404);
+    CHECK(!r.error().log_id().empty() && r.error().is_platform());
+    CHECK(r.value_or(Status::Unknown) == Status::Unknown);
+    auto e = error_of([&] { (void)r.value(); });
+    CHECK(e && e->code() == 1061003);
+
+    r = c.try_task_check(TOKEN, "");
+    CHECK(!r && r.error().is_invalid_argument());
+
+    r = c.try_task_check(TOKEN, "garbage");
+    CHECK(!r && r.error().is_protocol() && r.error().http_status() == 200);
+
+    r = c.try_task_check(TOKEN, "fail");
+    CHECK(r && *r == Status::Fail);
+}
+
+void test_timeout()
+{
+    feishu::Options o = base_options();
+    o.timeouts(300ms, 300ms).max_retries(0);
+    const feishu::Client c(o);
+
+    auto start = Clock::now();
+    auto e = error_of([&] { c.task_check(TOKEN, "stall"); });
+    const long long took = ms_since(start);
+    CHECK(e.has_value());
+    CHECKM(e && e->is_timeout() && e->code() == FEISHU_ERR_TIMEOUT, (e ? e->what() : "no error"));
+    CHECK(e && e->http_status() == 0);
+    CHECKM(took >= 250 && took < 5000, "took " << took << " ms");
+
+    const feishu::Result<Status> r = c.try_task_check(TOKEN, "stall");
+    CHECK(!r && r.error().is_timeout());
+}
+
+void test_invalid_input()
+{
+    const feishu::Client c = client();
+    auto invalid = [&](std::string_view token, std::string_view task_id) {
+        auto e = error_of([&] { c.task_check(token, task_id); });
+        return e && e->is_invalid_argument() && e->code() == FEISHU_ERR_INVALID_ARGUMENT &&
+               !e->message().empty() && !has(e->what(), "SECRET");
+    };
+    CHECK(invalid(TOKEN, ""));
+    CHECK(invalid("Bearer t-abc", "success"));
+    CHECK(invalid("t-with space", "success"));
+    CHECK(invalid("t-newline\r\n", "success"));
+    CHECK(invalid(TOKEN, std::string(1025, 'x')));
+    CHECK(invalid(std::string(4097, 't'), "success"));
+    // An embedded NUL would silently cut the string in C: refused by the wrapper.
+    CHECK(invalid(TOKEN, std::string_view("succ\0ess", 8)));
+    CHECK(invalid(std::string_view("t-SECRET\0x", 10), "success"));
+    auto e = error_of([&] { c.task_check(TOKEN, std::string_view("a\0b", 3)); });
+    CHECKM(e && has(e->message(), "NUL"), (e ? e->what() : "no error"));
+    // No credentials: an empty token can not mean the managed one.
+    e = error_of([&] { c.task_check("", "success"); });
+    CHECK(e && e->is_invalid_argument());
+    // A wait of 0 ms (or less).
+    e = error_of([&] { c.wait(TOKEN, "success", 0ms); });
+    CHECK(e && e->is_invalid_argument());
+    e = error_of([&] { c.wait(TOKEN, "success", -5ms); });
+    CHECK(e && e->is_invalid_argument());
+    CHECK(c.try_wait(TOKEN, "", 1s).error().is_invalid_argument());
+
+    // Option setters throw at once and leave the options unchanged.
+    feishu::Options o = base_options();
+    e = error_of([&] { o.base_url("gopher://x"); });
+    CHECKM(e && e->is_invalid_argument() && has(e->message(), "scheme"),
+           (e ? e->what() : "no error"));
+    e = error_of([&] { o.base_url("http://127.0.0.1:1/open-apis"); });
+    CHECK(e && e->is_invalid_argument());
+    e = error_of([&] { o.base_url(std::string_view("http://a\0b", 10)); });
+    CHECK(e && e->is_invalid_argument());
+    e = error_of([&] { o.timeouts(0ms, 0ms); });
+    CHECK(e && e->is_invalid_argument());
+    e = error_of([&] { o.max_retries(11); });
+    CHECK(e && e->is_invalid_argument());
+    e = error_of([&] { o.proxy("socks5://u:hunter2@h:1"); });
+    CHECKM(e && e->is_invalid_argument() && !has(e->what(), "hunter2"),
+           (e ? e->what() : "no error"));
+    e = error_of([&] { o.ca_file("/nonexistent/ca.pem"); });
+    CHECK(e && e->is_invalid_argument());
+    e = error_of([&] { o.app_credentials("", "secret"); });
+    CHECK(e && e->is_invalid_argument());
+    e = error_of([&] { o.app_credentials("cli_x", "hunter2 with space"); });
+    CHECKM(e && e->is_invalid_argument() && !has(e->what(), "hunter2"),
+           (e ? e->what() : "no error"));
+    const feishu::Client still(o);
+    CHECK(still.task_check(TOKEN, "process") == Status::Process);
+}
+
+void test_wait_and_progress()
+{
+    const feishu::Client c = client();
+    struct Seen {
+        Status status;
+        std::uint32_t polls;
+        std::chrono::milliseconds elapsed;
+    };
+    std::vector<Seen> seen;
+    const Status s = c.wait(TOKEN, "after-700ms", 20s, nullptr,
+                            [&](Status st, std::uint32_t polls, std::chrono::milliseconds el) {
+                                seen.push_back({st, polls, el});
+                                return false;
+                            });
+    CHECK(s == Status::Success);
+    CHECKM(seen.size() >= 2, seen.size() << " progress calls");
+    if (!seen.empty()) {
+        CHECK(seen.front().status == Status::Process && seen.front().polls == 1);
+        CHECK(seen.back().status == Status::Success);
+        CHECKM(seen.back().elapsed >= 600ms, seen.back().elapsed.count() << " ms");
+        bool increasing = true;
+        for (std::size_t i = 0; i < seen.size(); i++)
+            increasing = increasing && seen[i].polls == i + 1;
+        CHECK(increasing);
+    }
+
+    // Without a progress callback.
+    CHECK(c.wait(TOKEN, "fail", 5s) == Status::Fail);
+
+    // Returning true stops the wait: cancelled, with the last status seen.
+    int calls = 0;
+    auto e = error_of([&] {
+        c.wait(TOKEN, "process", 20s, nullptr, [&](Status, std::uint32_t, std::chrono::milliseconds) {
+            return ++calls == 2;
+        });
+    });
+    CHECK(e && e->is_cancelled() && e->last_status() == Status::Process);
+    CHECK(calls == 2);
+
+    // The wait's own deadline.
+    auto start = Clock::now();
+    e = error_of([&] { c.wait(TOKEN, "process", 500ms); });
+    CHECKM(e && e->is_timeout() && e->last_status() == Status::Process,
+           (e ? e->what() : "no error"));
+    CHECKM(ms_since(start) < 5000, ms_since(start) << " ms");
+
+    // A permanent failure ends the wait at once, with UNKNOWN.
+    e = error_of([&] { c.wait(TOKEN, "err-1061003", 5s); });
+    CHECK(e && e->code() == 1061003 && e->last_status() == Status::Unknown);
+
+    // An exception thrown by the progress callback stops the wait and comes back as itself.
+    bool rethrown = false;
+    try {
+        c.wait(TOKEN, "process", 20s, nullptr,
+               [](Status, std::uint32_t, std::chrono::milliseconds) -> bool {
+                   throw std::logic_error("boom from progress");
+               });
+    } catch (const std::logic_error &le) {
+        rethrown = std::string_view(le.what()) == "boom from progress";
+    } catch (...) {
+    }
+    CHECK(rethrown);
+
+    // ... and, without exceptions, as a cancel that says so.
+    const feishu::Result<Status> r =
+        c.try_wait(TOKEN, "process", 20s, nullptr,
+                   [](Status, std::uint32_t, std::chrono::milliseconds) -> bool {
+                       throw std::runtime_error("boom");
+                   });
+    CHECKM(!r && r.error().is_cancelled() && has(r.error().message(), "progress callback threw"),
+           r.error().to_string());
+    CHECK(!r && r.error().last_status() == Status::Process);
+
+    const feishu::Result<Status> ok = c.try_wait(TOKEN, "after-300ms", 20s);
+    CHECK(ok && *ok == Status::Success);
+}
+
+void test_cancel_from_thread()
+{
+    const feishu::Client c = client();
+    const feishu::Cancel cancel;
+    std::thread canceller([&cancel] {
+        std::this_thread::sleep_for(300ms);
+        cancel.trigger();
+    });
+    auto start = Clock::now();
+    auto e = error_of([&] { c.wait(TOKEN, "process", 60s, &cancel); });
+    const long long took = ms_since(start);
+    canceller.join();
+    CHECKM(e && e->is_cancelled() && e->code() == FEISHU_ERR_CANCELLED,
+           (e ? e->what() : "no error"));
+    CHECK(e && e->last_status() == Status::Process);
+    CHECKM(took >= 250 && took < 10000, "took " << took << " ms");
+
+    // Triggering is permanent: the next wait with it ends at once.
+    const feishu::Result<Status> r = c.try_wait(TOKEN, "process", 60s, &cancel);
+    CHECK(!r && r.error().is_cancelled());
+    cancel.trigger(); // any number of times
+
+    // Several waits on several threads, one cancel.
+    const feishu::Cancel all;
+    std::atomic<int> cancelled{0};
+    std::vector<std::thread> waiters;
+    for (int i = 0; i < 4; i++)
+        waiters.emplace_back([&] {
+            if (c.try_wait(TOKEN, "process", 60s, &all).error().is_cancelled())
+                ++cancelled;
+        });
+    std::this_thread::sleep_for(200ms);
+    all.trigger();
+    for (auto &t : waiters)
+        t.join();
+    CHECK(cancelled == 4);
+}
+
+void test_log_callback()
+{
+    struct Lines {
+        std::mutex lock;
+        std::vector<std::pair<feishu::LogLevel, std::string>> lines;
+        int count(feishu::LogLevel level)
+        {
+            std::lock_guard<std::mutex> g(lock);
+            int n = 0;
+            for (auto &l : lines)
+                n += l.first == level;
+            return n;
+        }
+    };
+    auto lines = std::make_shared<Lines>();
+
+    // The options (and the lambda given to them) go away before the client is used.
+    const feishu::Client c = [&] {
+        feishu::Options o = base_options();
+        o.max_retries(2).log([lines](feishu::LogLevel level, std::string_view message) {
+            std::lock_guard<std::mutex> g(lines->lock);
+            lines->lines.emplace_back(level, std::string(message));
+        });
+        return feishu::Client(o);
+    }();
+    CHECK(c.task_check(TOKEN, "success") == Status::Success);
+    CHECK(lines->count(feishu::LogLevel::Info) == 1);
+    {
+        std::lock_guard<std::mutex> g(lines->lock);
+        CHECK(lines->lines.size() == 1);
+        if (!lines->lines.empty())
+            CHECKM(has(lines->lines[0].second, "task_check") &&
+                       has(lines->lines[0].second, "attempt 1") &&
+                       has(lines->lines[0].second, "log id"),
+                   lines->lines[0].second);
+    }
+    auto e = error_of([&] { c.task_check(TOKEN, "err-1061001"); });
+    CHECK(e && e->code() == 1061001);
+    CHECK(lines->count(feishu::LogLevel::Warn) == 2);
+    CHECK(lines->count(feishu::LogLevel::Error) == 1);
+    {
+        std::lock_guard<std::mutex> g(lines->lock);
+        bool secret = false;
+        for (auto &l : lines->lines)
+            secret = secret || has(l.second, "SECRET");
+        CHECK(!secret);
+    }
+
+    // A logger that throws loses its line; the call is not disturbed.
+    std::atomic<int> thrown{0};
+    feishu::Options o = base_options();
+    o.log([&thrown](feishu::LogLevel, std::string_view) {
+        ++thrown;
+        throw std::runtime_error("logger failed");
+    });
+    const feishu::Client noisy(o);
+    CHECK(noisy.task_check(TOKEN, "fail") == Status::Fail);
+    CHECK(noisy.wait(TOKEN, "success", 5s) == Status::Success);
+    CHECK(thrown == 2);
+
+    // An empty function means silence; clients built before keep theirs.
+    o.log({});
+    const feishu::Client quiet(o);
+    CHECK(quiet.task_check(TOKEN, "fail") == Status::Fail);
+    CHECK(thrown == 2);
+    CHECK(noisy.task_check(TOKEN, "fail") == Status::Fail);
+    CHECK(thrown == 3);
+}
+
+void test_move_semantics()
+{
+    // Client
+    feishu::Client a = client();
+    feishu::Client b(std::move(a));
+    CHECK(a.get() == nullptr && b.get() != nullptr);
+    CHECK(b.task_check(TOKEN, "success") == Status::Success);
+    auto e = error_of([&] { a.task_check(TOKEN, "success"); });
+    CHECK(e && e->is_invalid_argument());
+    CHECK(a.try_wait(TOKEN, "success", 1s).error().is_invalid_argument());
+    feishu::Client c = client();
+    c = std::move(b); // frees c's own client
+    CHECK(c.task_check(TOKEN, "fail") == Status::Fail);
+    CHECK(b.get() == nullptr);
+    self_move_assign(c);
+    CHECK(c.get() != nullptr && c.task_check(TOKEN, "process") == Status::Process);
+    a = std::move(c);
+    CHECK(a.task_check(TOKEN, "success") == Status::Success);
+
+    // Options: moved-from options build no client (NULL would mean "from the environment").
+    feishu::Options o1 = base_options();
+    feishu::Options o2(std::move(o1));
+    CHECK(o1.get() == nullptr && o2.get() != nullptr);
+    e = error_of([&] { feishu::Client x(o1); });
+    CHECK(e && e->is_invalid_argument() && has(e->message(), "moved"));
+    e = error_of([&] { o1.max_retries(1); });
+    CHECK(e && e->is_invalid_argument());
+    feishu::Options o3;
+    o3 = std::move(o2);
+    CHECK(feishu::Client(o3).task_check(TOKEN, "success") == Status::Success);
+
+    // The log function travels with the options that own it.
+    std::atomic<int> logged{0};
+    feishu::Options o4 = base_options();
+    o4.log([&logged](feishu::LogLevel, std::string_view) { ++logged; });
+    feishu::Options o5(std::move(o4));
+    const feishu::Client logging(o5);
+    CHECK(logging.task_check(TOKEN, "success") == Status::Success);
+    CHECK(logged == 1);
+
+    // Cancel: a moved-from handle does nothing and is NULL for a wait (no cancel).
+    feishu::Cancel k1;
+    feishu::Cancel k2(std::move(k1));
+    CHECK(k1.get() == nullptr && k2.get() != nullptr);
+    k1.trigger();
+    CHECK(logging.wait(TOKEN, "success", 5s, &k1) == Status::Success);
+    feishu::Cancel k3;
+    k3 = std::move(k2);
+    k3.trigger();
+    e = error_of([&] { logging.wait(TOKEN, "process", 5s, &k3); });
+    CHECK(e && e->is_cancelled());
+    // Every moved-from object is destroyed here (valgrind checks for leaks and bad frees).
+}
+
+void test_managed_token()
+{
+    const std::string app_id = env("FEISHU_TEST_APP_ID");
+    const std::string secret = env("FEISHU_TEST_APP_SECRET");
+    CHECKM(!app_id.empty() && !secret.empty(), "FEISHU_TEST_APP_ID/SECRET not set");
+    if (app_id.empty() || secret.empty())
+        return;
+
+    feishu::Options o = base_options();
+    o.app_credentials(app_id, secret);
+    const feishu::Client c(o);
+    CHECK(c.task_check("", "success") == Status::Success);
+    CHECK(c.task_check("", "fail") == Status::Fail);
+    CHECK(c.wait("", "after-400ms", 20s) == Status::Success);
+    const feishu::Result<Status> r = c.try_task_check("", "process");
+    CHECK(r && *r == Status::Process);
+    // An explicit token still wins.
+    CHECK(c.task_check(TOKEN, "process") == Status::Process);
+    auto e = error_of([&] { c.task_check("", "err-1061003"); });
+    CHECK(e && e->code() == 1061003);
+
+    // A wrong secret: the token request's failure, without the secret.
+    feishu::Options bad = base_options();
+    bad.app_credentials(app_id, "wrong-secret-hunter2");
+    const feishu::Client wrong(bad);
+    e = error_of([&] { wrong.task_check("", "success"); });
+    CHECKM(e && e->code() == 10014 && has(e->message(), "tenant_access_token request failed"),
+           (e ? e->what() : "no error"));
+    CHECK(e && !has(e->what(), "hunter2"));
+}
+
+void test_threads()
+{
+    const feishu::Client c = [] {
+        feishu::Options o = base_options();
+        o.timeouts(2s, 2500ms);
+        return feishu::Client(o);
+    }();
+    struct Kind {
+        const char *task_id;
+        std::int32_t code;
+        Status status;
+    };
+    static const Kind kinds[] = {
+        {"success", FEISHU_OK, Status::Success},
+        {"fail", FEISHU_OK, Status::Fail},
+        {"process", FEISHU_OK, Status::Process},
+        {"err-1061003", 1061003, Status::Unknown},
+        {"err-1061002", 1061002, Status::Unknown},
+        {"garbage", FEISHU_ERR_PROTOCOL, Status::Unknown},
+        {"", FEISHU_ERR_INVALID_ARGUMENT, Status::Unknown},
+        {"token-expired", 99991663, Status::Unknown},
+    };
+    std::atomic<int> mismatches{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; t++)
+        threads.emplace_back([&, t] {
+            const Kind &k = kinds[t];
+            for (int i = 0; i < 10; i++) {
+                if (i % 2 == 0) {
+                    const feishu::Result<Status> r = c.try_task_check(TOKEN, k.task_id);
+                    if (r.error().code() != k.code || r.value_or(Status::Unknown) != k.status)
+                        ++mismatches;
+                } else {
+                    try {
+                        if (c.task_check(TOKEN, k.task_id) != k.status || k.code != FEISHU_OK)
+                            ++mismatches;
+                    } catch (const feishu::Error &e) {
+                        if (e.code() != k.code)
+                            ++mismatches;
+                    }
+                }
+            }
+        });
+    for (auto &t : threads)
+        t.join();
+    CHECK(mismatches == 0);
+}
+
+void test_from_env()
+{
+    // The harness sets FEISHU_BASE_URL to the mock server.
+    const feishu::Client c = feishu::Client::from_env();
+    CHECK(c.task_check(TOKEN, "success") == Status::Success);
+    auto e = error_of([&] { c.task_check(TOKEN, "err-1061003"); });
+    CHECK(e && e->code() == 1061003);
+}
+
+} // namespace
+
+int main()
+{
+    g_base_url = env("FEISHU_TEST_BASE_URL");
+    if (g_base_url.empty()) {
+        std::cerr << "FEISHU_TEST_BASE_URL must name the mock server\n";
+        return 2;
+    }
+    const struct {
+        const char *name;
+        void (*run)();
+    } tests[] = {
+        {"basics", test_basics},
+        {"statuses", test_statuses},
+        {"platform errors", test_platform_errors},
+        {"non-throwing", test_non_throwing},
+        {"timeout", test_timeout},
+        {"invalid input", test_invalid_input},
+        {"wait and progress", test_wait_and_progress},
+        {"cancel from a thread", test_cancel_from_thread},
+        {"log callback", test_log_callback},
+        {"move semantics", test_move_semantics},
+        {"managed token", test_managed_token},
+        {"threads", test_threads},
+        {"from_env", test_from_env},
+    };
+    for (const auto &t : tests) {
+        const int failed_before = g_failed;
+        try {
+            t.run();
+        } catch (const std::exception &e) {
+            ++g_failed;
+            std::cerr << t.name << ": unexpected exception: " << e.what() << std::endl;
+        }
+        std::cout << (g_failed == failed_before ? "ok   " : "FAIL ") << t.name << std::endl;
+    }
+    std::cout << "cpp: " << g_passed << " passed, " << g_failed << " failed" << std::endl;
+    return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,779 @@
+"""feishu_task: a ctypes binding of libfeishu_task (Python 3.9+, standard library only).
+
+Asks the Feishu / Lark Open Platform for the status of an asynchronous drive task
+(``GET /open-apis/drive/v1/files/task_check``), or waits until it has finished::
+
+    import feishu_task
+
+    with feishu_task.Client(base_url=feishu_task.BASE_URL_LARK, timeout=10) as client:
+        try:
+            status = client.task_check("7360595374803812356", token="t-...")
+        except feishu_task.FeishuTaskError as e:
+            print(e.code, e.http_status, e.log_id, e.message)
+
+The library is loaded from ``$FEISHU_TASK_LIB`` (a path) if set, else
+``ctypes.util.find_library("feishu_task")``, else ``libfeishu_task.so``.
+
+- Every failure raises a :class:`FeishuTaskError` subclass carrying the code, HTTP
+  status, log id, retry advice and message of that very call (always from the
+  library's ``FeishuError`` out-parameter, never from ``feishu_last_error``, except
+  for the option setters, which have no out-parameter).
+- A :class:`Client` may be used from any number of threads at once; calls release
+  the GIL while they block.
+- Exceptions raised inside Python callbacks (``log``, ``progress``) never reach C:
+  they are caught, and raised again once the call returns.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import enum
+import math
+import os
+import threading
+from typing import Any, Callable, Optional, Union
+
+__all__ = [
+    "BASE_URL_FEISHU",
+    "BASE_URL_LARK",
+    "FROM_ENV",
+    "Cancel",
+    "CancelledError",
+    "Client",
+    "Code",
+    "FeishuTaskError",
+    "FeishuTimeoutError",
+    "HttpError",
+    "InternalError",
+    "InvalidArgumentError",
+    "LogLevel",
+    "NetworkError",
+    "PlatformError",
+    "ProtocolError",
+    "Status",
+    "strerror",
+    "version",
+]
+
+BASE_URL_FEISHU = "https://open.feishu.cn"
+BASE_URL_LARK = "https://open.larksuite.com"
+
+MAX_TOKEN_LEN = 4096
+MAX_TASK_ID_LEN = 1024
+
+Text = Union[str, bytes]
+
+
+# --------------------------------------------------------------------------- the library
+
+
+def _load_library() -> ctypes.CDLL:
+    path = os.environ.get("FEISHU_TASK_LIB")
+    if path:
+        candidates = [path]  # an explicit path is not second-guessed
+    else:
+        candidates = [ctypes.util.find_library("feishu_task"), "libfeishu_task.so"]
+    errors = []
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            return ctypes.CDLL(candidate)  # CDLL: the GIL is released during calls
+        except OSError as e:
+            errors.append(f"{candidate}: {e}")
+    raise ImportError(
+        "feishu_task: cannot load libfeishu_task (set FEISHU_TASK_LIB to the path of "
+        "libfeishu_task.so): " + "; ".join(errors or ["not found"])
+    )
+
+
+class _FeishuError(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_int32),
+        ("http_status", ctypes.c_int32),
+        ("retry_after_ms", ctypes.c_uint32),
+        ("log_id", ctypes.c_char * 64),
+        ("message", ctypes.c_char * 256),
+    ]
+
+
+_c_int32_p = ctypes.POINTER(ctypes.c_int32)
+_error_p = ctypes.POINTER(_FeishuError)
+
+#: void (*)(void *user_data, FeishuLogLevel level, const char *message)
+_LogCallback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p)
+#: int32_t (*)(void *user_data, FeishuTaskStatus status, uint32_t polls, uint64_t elapsed_ms)
+_ProgressCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32, ctypes.c_uint32, ctypes.c_uint64
+)
+
+_PROTOTYPES = {
+    # name: (restype, argtypes)
+    "feishu_task_check": (ctypes.c_int32, [ctypes.c_char_p, ctypes.c_char_p, _c_int32_p]),
+    "feishu_last_error": (ctypes.c_int32, [_error_p]),
+    "feishu_strerror": (ctypes.c_char_p, [ctypes.c_int32]),
+    "feishu_version": (ctypes.c_char_p, []),
+    "feishu_client_options_new": (ctypes.c_void_p, []),
+    "feishu_client_options_free": (None, [ctypes.c_void_p]),
+    "feishu_client_options_set_base_url": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    "feishu_client_options_set_timeouts": (
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32],
+    ),
+    "feishu_client_options_set_max_retries": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_uint32]),
+    "feishu_client_options_set_proxy": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    "feishu_client_options_set_ca_file": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    "feishu_client_options_set_log_callback": (
+        ctypes.c_int32,
+        [ctypes.c_void_p, _LogCallback, ctypes.c_void_p],
+    ),
+    "feishu_client_options_set_app_credentials": (
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p],
+    ),
+    "feishu_client_new": (ctypes.c_void_p, [ctypes.c_void_p, _error_p]),
+    "feishu_client_free": (None, [ctypes.c_void_p]),
+    "feishu_client_task_check": (
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, _c_int32_p, _error_p],
+    ),
+    "feishu_cancel_new": (ctypes.c_void_p, []),
+    "feishu_cancel_trigger": (None, [ctypes.c_void_p]),
+    "feishu_cancel_free": (None, [ctypes.c_void_p]),
+    "feishu_client_task_wait": (
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,  # client
+            ctypes.c_char_p,  # token
+            ctypes.c_char_p,  # task_id
+            ctypes.c_uint32,  # timeout_ms
+            ctypes.c_void_p,  # cancel
+            _ProgressCallback,  # progress
+            ctypes.c_void_p,  # user_data
+            _c_int32_p,  # out_status
+            _error_p,  # err
+        ],
+    ),
+}
+
+_lib = _load_library()
+for _name, (_restype, _argtypes) in _PROTOTYPES.items():
+    _fn = getattr(_lib, _name)
+    _fn.restype = _restype
+    _fn.argtypes = _argtypes
+del _name, _restype, _argtypes, _fn
+
+
+# --------------------------------------------------------------------------- values
+
+
+class Status(enum.IntEnum):
+    """The status of a drive task (``FeishuTaskStatus``)."""
+
+    UNKNOWN = 0  #: only on failure
+    SUCCESS = 1  #: the task has finished
+    FAIL = 2  #: the task has failed
+    PROCESS = 3  #: the task is still running
+
+
+class LogLevel(enum.IntEnum):
+    """How much a log line matters (``FeishuLogLevel``)."""
+
+    ERROR = 1  #: a call failed for good
+    WARN = 2  #: an attempt failed and will be retried
+    INFO = 3  #: an attempt succeeded
+
+
+class Code(enum.IntEnum):
+    """The library's own return codes; codes > 0 are the platform's (1061003, 99991663...)."""
+
+    OK = 0
+    INVALID_ARGUMENT = -1
+    NETWORK = -2
+    TIMEOUT = -3
+    HTTP = -4
+    PROTOCOL = -5
+    CANCELLED = -6
+    INTERNAL = -99
+
+
+def version() -> str:
+    """The library's version, ``"MAJOR.MINOR.PATCH"``."""
+    return _lib.feishu_version().decode("ascii")
+
+
+def strerror(code: int) -> str:
+    """The library's static description of a return code."""
+    return _lib.feishu_strerror(int(code)).decode("utf-8", "replace")
+
+
+class _FromEnv:
+    def __repr__(self) -> str:
+        return "FROM_ENV"
+
+
+#: ``Client(proxy=FROM_ENV)``, the default: HTTPS_PROXY / ALL_PROXY / NO_PROXY as curl reads them.
+FROM_ENV: Any = _FromEnv()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class FeishuTaskError(Exception):
+    """A failure of the library.
+
+    Attributes: ``code`` (< 0 a local failure, see :class:`Code`; > 0 the platform's
+    code), ``http_status`` (0 when no response arrived), ``log_id`` (quote it to Feishu
+    support; "" if none), ``retry_after`` (seconds the platform advised waiting, 0.0 if
+    none), ``message``, ``kind`` ("platform", "timeout", "network", ...) and
+    ``last_status`` (for a wait that timed out or was cancelled: the last status seen).
+    """
+
+    kind = "error"
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        http_status: int = 0,
+        log_id: str = "",
+        retry_after: float = 0.0,
+        last_status: Status = Status.UNKNOWN,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.log_id = log_id
+        self.retry_after = retry_after
+        self.last_status = last_status
+        super().__init__(self._text())
+
+    @property
+    def description(self) -> str:
+        """The library's static description of ``code``."""
+        return strerror(self.code)
+
+    def _text(self) -> str:
+        text = f"{self.message} (code {self.code}: {self.description})"
+        if self.http_status:
+            text += f" [HTTP {self.http_status}]"
+        if self.log_id:
+            text += f" [log id {self.log_id}]"
+        if self.retry_after:
+            text += f" [retry after {self.retry_after:g} s]"
+        return text
+
+    def __reduce__(self):  # picklable despite the extra constructor arguments
+        return (
+            _rebuild_error,
+            (
+                type(self),
+                self.code,
+                self.message,
+                self.http_status,
+                self.log_id,
+                self.retry_after,
+                int(self.last_status),
+            ),
+        )
+
+
+def _rebuild_error(cls, code, message, http_status, log_id, retry_after, last_status):
+    return cls(code, message, http_status, log_id, retry_after, Status(last_status))
+
+
+class InvalidArgumentError(FeishuTaskError, ValueError):
+    """Bad input or configuration; nothing was sent (code -1)."""
+
+    kind = "invalid_argument"
+
+
+class NetworkError(FeishuTaskError):
+    """DNS, connect, TLS, reset or truncated transfer (code -2)."""
+
+    kind = "network"
+
+
+class FeishuTimeoutError(FeishuTaskError, TimeoutError):
+    """The call's deadline, or the wait's timeout, passed (code -3). Also a ``TimeoutError``."""
+
+    kind = "timeout"
+
+
+class HttpError(FeishuTaskError):
+    """A non-2xx response without a platform error body, or a redirect (code -4)."""
+
+    kind = "http"
+
+
+class ProtocolError(FeishuTaskError):
+    """A 2xx body not in the documented shape, or too large (code -5)."""
+
+    kind = "protocol"
+
+
+class CancelledError(FeishuTaskError):
+    """A wait was cancelled by a :class:`Cancel` or its progress callback (code -6)."""
+
+    kind = "cancelled"
+
+
+class InternalError(FeishuTaskError):
+    """A bug in the library (code -99)."""
+
+    kind = "internal"
+
+
+class PlatformError(FeishuTaskError):
+    """The Feishu platform's own error (code > 0): 1061003 not found, 99991400 rate limited..."""
+
+    kind = "platform"
+
+
+_ERRORS = {
+    Code.INVALID_ARGUMENT: InvalidArgumentError,
+    Code.NETWORK: NetworkError,
+    Code.TIMEOUT: FeishuTimeoutError,
+    Code.HTTP: HttpError,
+    Code.PROTOCOL: ProtocolError,
+    Code.CANCELLED: CancelledError,
+    Code.INTERNAL: InternalError,
+}
+
+
+def _error_class(code: int) -> type:
+    if code > 0:
+        return PlatformError
+    return _ERRORS.get(code, FeishuTaskError)
+
+
+def _error(raw: _FeishuError, code: int, last_status: Status = Status.UNKNOWN) -> FeishuTaskError:
+    return _error_class(code)(
+        code,
+        raw.message.decode("utf-8", "replace"),
+        raw.http_status,
+        raw.log_id.decode("utf-8", "replace"),
+        raw.retry_after_ms / 1000.0,
+        last_status,
+    )
+
+
+def _invalid(message: str) -> InvalidArgumentError:
+    return InvalidArgumentError(Code.INVALID_ARGUMENT, message)
+
+
+def _last_error(code: int) -> FeishuTaskError:
+    """For the option setters only: they report through the thread's last error."""
+    raw = _FeishuError()
+    _lib.feishu_last_error(ctypes.byref(raw))
+    return _error(raw, code)
+
+
+def _check_setter(code: int) -> None:
+    if code != Code.OK:
+        raise _last_error(code)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _c_text(value: Any, what: str, path: bool = False) -> bytes:
+    """A NUL-free byte string for the C API (an embedded NUL would cut it silently)."""
+    if path and isinstance(value, os.PathLike):
+        value = os.fsencode(value)
+    if isinstance(value, str):
+        try:
+            value = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _invalid(f"{what} is not valid UTF-8; nothing was sent") from None
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value)
+    else:
+        raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
+    if b"\0" in value:
+        raise _invalid(f"{what} contains a NUL byte; nothing was sent")
+    return value
+
+
+def _ms(seconds: Any, what: str) -> int:
+    """Seconds to milliseconds for a uint32_t: 0 or less stays 0 (the library rejects it)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
+    if math.isnan(seconds):
+        raise _invalid(f"{what} is NaN")
+    if seconds <= 0:
+        return 0
+    if seconds >= 0xFFFFFFFF / 1000:
+        return 0xFFFFFFFF
+    return max(1, math.ceil(round(seconds * 1000, 3)))
+
+
+class _Handle:
+    """A C handle that is freed once closed and no call is using it (so close() from
+    another thread, or garbage collection, never frees it under a running call)."""
+
+    def __init__(self, ptr: int, free: Callable[[int], None], what: str) -> None:
+        self._ptr: Optional[int] = ptr
+        self._free = free
+        self._what = what
+        self._users = 0
+        self._closing = False
+        self._lock = threading.Lock()
+
+    def acquire(self) -> int:
+        with self._lock:
+            if self._ptr is None or self._closing:
+                raise ValueError(f"{self._what} is closed")
+            self._users += 1
+            return self._ptr
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._closing and self._users == 0:
+                self._free_locked()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ptr is None:
+                return
+            self._closing = True
+            if self._users == 0:
+                self._free_locked()
+
+    @property
+    def closed(self) -> bool:
+        return self._closing or self._ptr is None
+
+    def _free_locked(self) -> None:
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            self._free(ptr)
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+class Cancel:
+    """A cancel handle for :meth:`Client.wait`: :meth:`trigger` (from any thread) ends
+    every wait using it within milliseconds; triggering is permanent."""
+
+    def __init__(self) -> None:
+        ptr = _lib.feishu_cancel_new()
+        if not ptr:
+            raise MemoryError("feishu_cancel_new failed")
+        self._handle = _Handle(ptr, _lib.feishu_cancel_free, "Cancel")
+        self._triggered = False
+
+    def trigger(self) -> None:
+        """Cancels every wait using this handle, now and later. A closed handle does nothing."""
+        try:
+            ptr = self._handle.acquire()
+        except ValueError:
+            return
+        try:
+            _lib.feishu_cancel_trigger(ptr)
+            self._triggered = True
+        finally:
+            self._handle.release()
+
+    @property
+    def triggered(self) -> bool:
+        return self._triggered
+
+    def close(self) -> None:
+        """Frees the handle (once no wait uses it any more)."""
+        self._handle.close()
+
+    def __enter__(self) -> "Cancel":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            try:
+                handle.close()
+            except Exception:  # interpreter shutdown
+                pass
+
+    def __repr__(self) -> str:
+        return f"<feishu_task.Cancel triggered={self._triggered}>"
+
+
+# --------------------------------------------------------------------------- client
+
+LogFunction = Callable[[LogLevel, str], None]
+ProgressFunction = Callable[[Status, int, float], Any]
+
+
+class Client:
+    """A client with its own configuration and keep-alive connection pool.
+
+    Keyword arguments (all optional; the defaults are the library's, not the
+    environment's, except for the proxy):
+
+    - ``base_url``: ``BASE_URL_FEISHU`` (default), ``BASE_URL_LARK`` or ``http(s)://host[:port]``;
+    - ``connect_timeout`` (default 10) and ``timeout`` (the whole-call deadline, every
+      attempt and retry wait included; default 30), in seconds;
+    - ``max_retries``: extra attempts for transient failures, 0 to 10 (default 2);
+    - ``proxy``: ``"http://[user:pass@]host[:port]"``, ``None`` for no proxy at all, or
+      ``FROM_ENV`` (default: HTTPS_PROXY / ALL_PROXY / NO_PROXY);
+    - ``ca_file``: PEM certificates added to the bundled roots (read now);
+    - ``app_id`` and ``app_secret``: a self-built app's credentials; calls without a
+      token then use the client's own tenant_access_token;
+    - ``log``: ``log(level: LogLevel, line: str)``, called on the calling thread for
+      every HTTP attempt; an exception it raises is raised again by the call.
+
+    Thread-safe; a context manager; :meth:`close` frees it once no call uses it.
+    Raises :class:`InvalidArgumentError` for a bad setting.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: Optional[str] = None,
+        connect_timeout: Optional[float] = None,
+        timeout: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        proxy: Any = FROM_ENV,
+        ca_file: Union[str, bytes, "os.PathLike[str]", None] = None,
+        app_id: Optional[Text] = None,
+        app_secret: Optional[Text] = None,
+        log: Optional[LogFunction] = None,
+    ) -> None:
+        self._handle: Optional[_Handle] = None
+        self._log_callback = None  # the ctypes object C calls: alive as long as the client
+        self._callback_errors = threading.local()
+        if (app_id is None) != (app_secret is None):
+            raise _invalid("app_id and app_secret go together")
+        if log is not None and not callable(log):
+            raise TypeError("log must be callable")
+
+        options = _lib.feishu_client_options_new()
+        if not options:
+            raise MemoryError("feishu_client_options_new failed")
+        try:
+            if base_url is not None:
+                _check_setter(
+                    _lib.feishu_client_options_set_base_url(options, _c_text(base_url, "base_url"))
+                )
+            if connect_timeout is not None or timeout is not None:
+                connect_ms = _ms(10.0 if connect_timeout is None else connect_timeout, "connect_timeout")
+                call_ms = _ms(30.0 if timeout is None else timeout, "timeout")
+                _check_setter(_lib.feishu_client_options_set_timeouts(options, connect_ms, call_ms))
+            if max_retries is not None:
+                if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+                    raise TypeError("max_retries must be an int")
+                if not 0 <= max_retries <= 0xFFFFFFFF:
+                    raise _invalid(f"max_retries is {max_retries}; 0 to 10 are allowed")
+                _check_setter(_lib.feishu_client_options_set_max_retries(options, max_retries))
+            if proxy is not FROM_ENV:
+                url = None if proxy is None else _c_text(proxy, "proxy")
+                _check_setter(_lib.feishu_client_options_set_proxy(options, url))
+            if ca_file is not None:
+                _check_setter(
+                    _lib.feishu_client_options_set_ca_file(options, _c_text(ca_file, "ca_file", path=True))
+                )
+            if app_id is not None:
+                _check_setter(
+                    _lib.feishu_client_options_set_app_credentials(
+                        options, _c_text(app_id, "app_id"), _c_text(app_secret, "app_secret")
+                    )
+                )
+            if log is not None:
+                self._log_callback = _LogCallback(_log_trampoline(log, self._callback_errors))
+                _check_setter(
+                    _lib.feishu_client_options_set_log_callback(options, self._log_callback, None)
+                )
+            err = _FeishuError()
+            client = _lib.feishu_client_new(options, ctypes.byref(err))
+            if not client:
+                raise _error(err, err.code)
+        finally:
+            _lib.feishu_client_options_free(options)
+        self._handle = _Handle(client, _lib.feishu_client_free, "Client")
+
+    @classmethod
+    def from_env(cls) -> "Client":
+        """A client configured like the library's default one: FEISHU_BASE_URL,
+        FEISHU_TIMEOUT_MS, FEISHU_CA_FILE and the proxy variables."""
+        self = cls.__new__(cls)
+        self._handle = None
+        self._log_callback = None
+        self._callback_errors = threading.local()
+        err = _FeishuError()
+        client = _lib.feishu_client_new(None, ctypes.byref(err))
+        if not client:
+            raise _error(err, err.code)
+        self._handle = _Handle(client, _lib.feishu_client_free, "Client")
+        return self
+
+    # ----------------------------------------------------------------- calls
+
+    def task_check(self, task_id: Text, token: Optional[Text] = None) -> Status:
+        """The task's status: ``Status.SUCCESS``, ``FAIL`` or ``PROCESS``.
+
+        ``token``: a tenant_access_token or user_access_token without ``Bearer ``;
+        ``None`` means the client's managed token (needs ``app_id``/``app_secret``).
+        Raises a :class:`FeishuTaskError` subclass on failure.
+        """
+        tid = _c_text(task_id, "task_id")
+        tok = None if token is None else _c_text(token, "token")
+        status = ctypes.c_int32(0)
+        err = _FeishuError()
+        ptr = self._acquire()
+        try:
+            rc = _lib.feishu_client_task_check(ptr, tok, tid, ctypes.byref(status), ctypes.byref(err))
+        finally:
+            self._handle.release()
+        failure = _error(err, rc) if rc != Code.OK else None
+        self._raise_callback_error(failure)
+        if failure is not None:
+            raise failure
+        return Status(status.value)
+
+    def wait(
+        self,
+        task_id: Text,
+        token: Optional[Text] = None,
+        timeout: float = 60.0,
+        progress: Optional[ProgressFunction] = None,
+        cancel: Optional[Cancel] = None,
+    ) -> Status:
+        """Polls until the task is ``SUCCESS`` or ``FAIL`` and returns that status.
+
+        - ``timeout``: seconds for the whole wait (:class:`FeishuTimeoutError` after it);
+        - ``progress(status, polls, elapsed_seconds)``: called after every poll on this
+          thread; return a true value to stop the wait (:class:`CancelledError`); an
+          exception it raises stops the wait and is raised again here;
+        - ``cancel``: a :class:`Cancel` that another thread may trigger.
+
+        On timeout or cancel the error's ``last_status`` is the last status seen.
+        """
+        tid = _c_text(task_id, "task_id")
+        tok = None if token is None else _c_text(token, "token")
+        timeout_ms = _ms(timeout, "timeout")
+        if cancel is not None and not isinstance(cancel, Cancel):
+            raise TypeError("cancel must be a feishu_task.Cancel")
+        if progress is not None and not callable(progress):
+            raise TypeError("progress must be callable")
+
+        raised: list = []
+
+        def trampoline(_user_data: Any, status: int, polls: int, elapsed_ms: int) -> int:
+            try:
+                try:
+                    st = Status(status)
+                except ValueError:
+                    st = Status.UNKNOWN
+                return 1 if progress(st, polls, elapsed_ms / 1000.0) else 0
+            except BaseException as e:  # noqa: BLE001 - nothing may unwind into C
+                raised.append(e)
+                return 1
+
+        # The ctypes object must outlive the call: it is referenced here until the end.
+        # _ProgressCallback() is a NULL function pointer (ctypes refuses None here).
+        progress_cb = _ProgressCallback(trampoline) if progress is not None else _ProgressCallback()
+        status = ctypes.c_int32(0)
+        err = _FeishuError()
+        ptr = self._acquire()
+        try:
+            cancel_ptr = cancel._handle.acquire() if cancel is not None else None
+            try:
+                rc = _lib.feishu_client_task_wait(
+                    ptr,
+                    tok,
+                    tid,
+                    timeout_ms,
+                    cancel_ptr,
+                    progress_cb,
+                    None,
+                    ctypes.byref(status),
+                    ctypes.byref(err),
+                )
+            finally:
+                if cancel is not None:
+                    cancel._handle.release()
+        finally:
+            self._handle.release()
+        del progress_cb
+
+        failure = _error(err, rc, _status(status.value)) if rc != Code.OK else None
+        if raised:
+            exc = raised[0]
+            exc.__context__ = failure
+            self._callback_errors.__dict__.pop("error", None)
+            raise exc
+        self._raise_callback_error(failure)
+        if failure is not None:
+            raise failure
+        return Status(status.value)
+
+    # ----------------------------------------------------------------- lifetime
+
+    def close(self) -> None:
+        """Frees the client (at once, or when the last running call returns)."""
+        if self._handle is not None:
+            self._handle.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None or self._handle.closed
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            try:
+                handle.close()
+            except Exception:  # interpreter shutdown
+                pass
+
+    def __repr__(self) -> str:
+        return f"<feishu_task.Client {'closed' if self.closed else 'open'}>"
+
+    def _acquire(self) -> int:
+        if self._handle is None:
+            raise ValueError("Client is closed")
+        return self._handle.acquire()
+
+    def _raise_callback_error(self, failure: Optional[FeishuTaskError]) -> None:
+        """Raises what the log callback raised on this thread during the call, if anything."""
+        exc = self._callback_errors.__dict__.pop("error", None)
+        if exc is not None:
+            exc.__context__ = failure
+            raise exc
+
+
+def _status(value: int) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        return Status.UNKNOWN
+
+
+def _log_trampoline(log: LogFunction, errors: threading.local) -> Callable[..., None]:
+    """The function C calls for every log line. It does not refer to the client (no
+    reference cycle); an exception is kept for the calling thread's call to raise."""
+
+    def trampoline(_user_data: Any, level: int, message: Optional[bytes]) -> None:
+        try:
+            try:
+                lvl = LogLevel(level)
+            except ValueError:
+                lvl = LogLevel.INFO
+            log(lvl, (message or b"").decode("utf-8", "replace"))
+        except BaseException as e:  # noqa: BLE001 - nothing may unwind into C
+            if "error" not in errors.__dict__:  # the first one of the call wins
+                errors.error = e
+
+    return trampoline

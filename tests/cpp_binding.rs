@@ -1,0 +1,351 @@
+//! The C++ binding (`examples/cpp/feishu_task.hpp`): its test program and its example,
+//! compiled with the system C++ compiler as C++17 (`-Wall -Wextra -Werror -pedantic`)
+//! against the header and linked to the freshly built shared library, then run against
+//! the mock Feishu server, under valgrind when it is installed (always in CI).
+
+#[path = "support/server.rs"]
+mod server;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use server::Server;
+
+/// The app the managed-token tests of `test.cpp` use.
+const APP_ID: &str = "cli_cpp";
+const APP_SECRET: &str = "cpp-secret";
+/// A test program that runs longer than this is killed (and fails).
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+/// A directory holding the shared library built for this test run, as
+/// `libfeishu_task.so` and under its soname `libfeishu_task.so.0` (as in c_abi.rs:
+/// `cargo test` refreshes `target/<profile>/deps`, not `target/<profile>`).
+fn lib_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current_exe");
+        // target/<profile>/deps/cpp_binding-<hash>
+        let deps = exe.parent().expect("target/<profile>/deps");
+        let built = deps.join("libfeishu_task.so");
+        assert!(
+            built.exists(),
+            "the shared library is missing: {}",
+            built.display()
+        );
+        let dir = out_dir().join("lib");
+        std::fs::create_dir_all(&dir).expect("create the lib dir");
+        for name in ["libfeishu_task.so", "libfeishu_task.so.0"] {
+            let link = dir.join(name);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&built, &link).expect("link the library");
+        }
+        dir
+    })
+    .clone()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn out_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cpp");
+    std::fs::create_dir_all(&dir).expect("create the C++ build dir");
+    dir
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Compiles C++ sources (paths relative to the repository, or absolute) into an
+/// executable linked to the library.
+fn compile(std: &str, sources: &[PathBuf], name: &str) -> PathBuf {
+    let lib = lib_dir();
+    let exe = out_dir().join(name);
+    let mut cmd = Command::new("c++");
+    cmd.arg(format!("-std={std}"))
+        .args(["-Wall", "-Wextra", "-Werror", "-pedantic", "-g", "-pthread"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg("-I")
+        .arg(root().join("examples/cpp"));
+    for s in sources {
+        cmd.arg(root().join(s));
+    }
+    cmd.arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lfeishu_task", "-lpthread"]);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run c++: {e}"));
+    assert!(
+        out.status.success(),
+        "c++ -std={std} {sources:?} failed\n{}",
+        show(&out)
+    );
+    exe
+}
+
+/// valgrind's path when the programs should run under it: whenever it is installed
+/// (FEISHU_TEST_VALGRIND=0 turns it off), and always in CI.
+fn valgrind() -> Option<&'static Path> {
+    static VALGRIND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    VALGRIND
+        .get_or_init(|| {
+            if std::env::var("FEISHU_TEST_VALGRIND").as_deref() == Ok("0") {
+                return None;
+            }
+            let found = ["/usr/bin/valgrind", "/usr/local/bin/valgrind"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists());
+            if found.is_none() {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must run the C++ tests under valgrind, but valgrind is not installed"
+                );
+                eprintln!("note: valgrind not installed; C++ tests run without it");
+            }
+            found
+        })
+        .as_deref()
+}
+
+/// Waits for a child whose output goes to files, killing it after [`RUN_LIMIT`].
+fn finish(mut cmd: Command, name: &str) -> Output {
+    let stdout_path = out_dir().join(format!("{name}.stdout"));
+    let stderr_path = out_dir().join(format!("{name}.stderr"));
+    cmd.stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).expect("create the stdout file"))
+        .stderr(File::create(&stderr_path).expect("create the stderr file"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the program") {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{name} ran longer than {RUN_LIMIT:?}; stdout so far:\n{}\nstderr so far:\n{}",
+                std::fs::read_to_string(&stdout_path).unwrap_or_default(),
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&stdout_path).unwrap_or_default(),
+        stderr: std::fs::read(&stderr_path).unwrap_or_default(),
+    }
+}
+
+/// Runs a program with a clean environment plus `env`, under valgrind when available
+/// (any error or definite leak fails the run).
+fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = match valgrind() {
+        Some(vg) => {
+            let mut c = Command::new(vg);
+            c.args([
+                "--quiet",
+                "--error-exitcode=97",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+                "--show-leak-kinds=definite",
+            ])
+            .arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("EXPECT_VERSION", env!("CARGO_PKG_VERSION"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+    finish(cmd, &name)
+}
+
+/// The `N passed, M failed` tally of a test program.
+fn tally(stdout: &str) -> Option<(u32, u32)> {
+    let line = stdout.lines().rev().find(|l| l.contains(" passed, "))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "passed,")?;
+    let passed = words.get(at.checked_sub(1)?)?.parse().ok()?;
+    let failed = words.get(at + 1)?.parse().ok()?;
+    Some((passed, failed))
+}
+
+#[test]
+fn cpp_wrapper_test_program_passes() {
+    let exe = compile("c++17", &["examples/cpp/test.cpp".into()], "cpp_test");
+    let server = Server::start();
+    server.add_app(APP_ID, APP_SECRET);
+    let url = server.base_url();
+    let out = run(
+        &exe,
+        &[],
+        &[
+            ("FEISHU_TEST_BASE_URL", url.as_str()),
+            ("FEISHU_BASE_URL", url.as_str()),
+            ("FEISHU_TEST_APP_ID", APP_ID),
+            ("FEISHU_TEST_APP_SECRET", APP_SECRET),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    let (passed, failed) =
+        tally(&stdout).unwrap_or_else(|| panic!("no tally in the output\n{}", show(&out)));
+    assert_eq!(failed, 0, "{}", show(&out));
+    assert!(passed > 100, "only {passed} checks ran\n{}", show(&out));
+    assert!(!stdout.contains("FAIL "), "{}", show(&out));
+    eprintln!("C++ wrapper: {passed} checks passed");
+    // The managed-token tests fetched tokens (the right app, the wrong secret).
+    assert!(server.token_fetches_for(APP_ID) >= 2);
+    assert!(server.request_count() > 50);
+}
+
+#[test]
+fn cpp_example_prints_statuses_errors_and_progress() {
+    let exe = compile("c++17", &["examples/cpp/example.cpp".into()], "cpp_example");
+    let server = Server::start();
+    let url = server.base_url();
+    let env = [
+        ("FEISHU_BASE_URL", url.as_str()),
+        ("FEISHU_TOKEN", "t-SECRET0123456789"),
+    ];
+
+    let out = run(&exe, &["7360595374803812356", "process", "fail"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stdout.contains("7360595374803812356: success"), "{stdout}");
+    assert!(
+        stdout.contains("process: process (still running)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fail: fail"), "{stdout}");
+
+    let out = run(&exe, &["success", "err-1061003"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stdout.contains("success: success"), "{stdout}");
+    assert!(
+        stdout.contains("err-1061003: error 1061003 (platform: task not found)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("not found."), "{stdout}");
+    assert!(
+        stdout.contains("[HTTP 404]") && stdout.contains("[log id "),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("SECRET"),
+        "the token was printed: {stdout}"
+    );
+
+    // No token: a usage error; a bad --wait value too.
+    let out = run(&exe, &["success"], &[("FEISHU_BASE_URL", url.as_str())]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let out = run(&exe, &["--wait", "0", "success"], &env);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+
+    // --wait shows a progress line per poll until the task finishes.
+    let out = run(&exe, &["--wait", "10", "after-700ms"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    // (Not "at 0.": under valgrind on a busy machine the first poll may take a second.)
+    assert!(stdout.contains("after-700ms: poll 1 at "), "{stdout}");
+    assert!(stdout.contains("process (still running)"), "{stdout}");
+    assert!(stdout.contains("after-700ms: success"), "{stdout}");
+
+    // App credentials instead of a token: the library fetches the token.
+    server.add_app("cli_cpp_example", "example-secret");
+    let app_env = [
+        ("FEISHU_BASE_URL", url.as_str()),
+        ("FEISHU_APP_ID", "cli_cpp_example"),
+        ("FEISHU_APP_SECRET", "example-secret"),
+    ];
+    let out = run(&exe, &["fail", "process"], &app_env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout.contains("fail: fail") && stdout.contains("process: process"),
+        "{stdout}"
+    );
+    assert_eq!(server.token_fetches_for("cli_cpp_example"), 1);
+
+    // A bad base URL is reported before any call.
+    let out = run(
+        &exe,
+        &["success"],
+        &[("FEISHU_BASE_URL", "ftp://x"), env[1]],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot configure the client"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// The header alone is a complete C++17 (and C++20) translation unit, and two
+/// translation units that include it link into one program (its functions are
+/// `inline`, the trampolines included).
+#[test]
+fn cpp_header_is_self_contained_and_links_from_two_translation_units() {
+    let dir = out_dir().join("two_tu");
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = dir.join("a.cpp");
+    let b = dir.join("b.cpp");
+    std::fs::write(
+        &a,
+        "#include \"feishu_task.hpp\"\n\
+         #include <string>\n\
+         std::string other();\n\
+         int main() {\n\
+             feishu::Options o;\n\
+             o.base_url(FEISHU_BASE_URL_LARK).log([](feishu::LogLevel, std::string_view) {});\n\
+             feishu::Client c(o);\n\
+             feishu::Result<feishu::Status> r = c.try_task_check(\"\", \"x\");\n\
+             return (!r && r.error().is_invalid_argument() && other() == \"process\") ? 0 : 1;\n\
+         }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        "#include \"feishu_task.hpp\"\n\
+         #include <string>\n\
+         std::string other() {\n\
+             feishu::Cancel k;\n\
+             k.trigger();\n\
+             return feishu::to_string(feishu::Status::Process);\n\
+         }\n",
+    )
+    .unwrap();
+    for std in ["c++17", "c++20"] {
+        let exe = compile(std, &[a.clone(), b.clone()], &format!("two_tu_{std}"));
+        let out = Command::new(&exe)
+            .env_clear()
+            .output()
+            .expect("run the program");
+        assert!(out.status.success(), "{std}: {}", show(&out));
+    }
+}
