@@ -2,6 +2,7 @@
 //! from a [`Config`], the `task_check` call, its retries, and the managed
 //! tenant_access_token.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
@@ -57,18 +58,17 @@ impl Exchange {
 
 impl Client {
     pub fn new(config: &Config) -> Result<Client, Error> {
-        let roots = if config.extra_roots.is_empty() {
-            RootCerts::WebPki
-        } else {
-            // The bundled roots plus the caller's: a private CA is added, not
-            // substituted. Verification itself can not be turned off.
-            let mut all: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                .iter()
-                .map(|der| Certificate::from_der(der.as_ref()))
-                .collect();
-            all.extend(config.extra_roots.iter().cloned());
-            RootCerts::new_with_certs(&all)
-        };
+        // The bundled Mozilla roots plus the caller's: a private CA is added,
+        // not substituted. Verification itself can not be turned off.
+        let roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|der| Certificate::from_der(der.as_ref()))
+            .chain(config.extra_roots.iter().cloned())
+            .collect();
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::new_with_certs(&roots))
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .build();
         let agent_config = Agent::config_builder()
             // 4xx/5xx are responses to classify, not errors.
             .http_status_as_error(false)
@@ -84,7 +84,7 @@ impl Client {
             .max_response_header_size(64 * 1024)
             .max_idle_connections(64)
             .max_idle_connections_per_host(64)
-            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .tls_config(tls)
             .build();
         let agent = Agent::with_parts(
             agent_config,
