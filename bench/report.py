@@ -1,0 +1,291 @@
+"""Turns the raw lines that bench/run.sh collected into one Markdown table.
+
+    python3 report.py RAW_LINES_FILE MACHINE_FILE
+
+RAW_LINES_FILE: one line per client run, `key=value` pairs, with the keys the
+clients print plus `scheme=`, `kind=` and `round=` added by run.sh.
+MACHINE_FILE: `key=value` lines (cpu, nproc, kernel, versions, ...).
+
+Per-call time: each run reports the median of its N per-call times; the
+table shows the median of those over the rounds (and the spread of the
+rounds' medians). Standard library only.
+"""
+
+import statistics
+import sys
+
+CLIENTS = ["lib", "raw", "curl", "sdk"]
+
+
+def parse(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or "=" not in line:
+                continue
+            row = {}
+            for part in line.split():
+                if "=" in part:
+                    k, v = part.split("=", 1)
+                    row[k] = v
+            rows.append(row)
+    return rows
+
+
+def machine(path):
+    info = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                info[k] = v
+    return info
+
+
+def pick(rows, **want):
+    return [r for r in rows if all(r.get(k) == str(v) for k, v in want.items())]
+
+
+def med(rows, key):
+    vals = [float(r[key]) for r in rows if key in r]
+    return statistics.median(vals) if vals else None
+
+
+def spread(rows, key):
+    vals = [float(r[key]) for r in rows if key in r]
+    return (min(vals), max(vals)) if vals else None
+
+
+def us(ns, digits=1):
+    if ns is None:
+        return "—"
+    v = ns / 1000.0
+    if v >= 1000:
+        return f"{v / 1000:.2f} ms"
+    return f"{v:.{digits}f} µs"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}×"
+
+
+def verdict(value, limit):
+    if value is None:
+        return ""
+    return " ✅" if value <= limit else " ❌"
+
+
+def main():
+    rows = parse(sys.argv[1])
+    info = machine(sys.argv[2])
+    out = []
+    w = out.append
+
+    rounds = sorted({int(r["round"]) for r in rows if r.get("kind") == "seq"})
+    seq = {}
+    for scheme in ("http", "https"):
+        for c in CLIENTS:
+            runs = pick(rows, kind="seq", scheme=scheme, client=c)
+            seq[scheme, c] = {
+                "p50": med(runs, "p50_ns"),
+                "mean": med(runs, "mean_ns"),
+                "spread": spread(runs, "p50_ns"),
+                "first": med(runs, "first_call_ns"),
+                "calls": runs[0]["calls"] if runs else "?",
+            }
+
+    w("| Measure | library (C ABI) | raw socket (floor) | libcurl, reused handle | lark-oapi (Python SDK) | library ÷ floor | library ÷ libcurl | target |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|")
+
+    def seq_row(scheme, label):
+        cells = []
+        for c in CLIENTS:
+            s = seq[scheme, c]
+            if s["p50"] is None:
+                cells.append("—")
+                continue
+            lo, hi = s["spread"]
+            cells.append(f"{us(s['p50'])} <sub>({us(lo)}–{us(hi)})</sub>")
+        lib, raw, curl = (seq[scheme, c]["p50"] for c in ("lib", "raw", "curl"))
+        if scheme == "http":
+            target = "≤ 1.15× floor" + verdict(lib / raw if lib and raw else None, 1.15)
+            target += ", < libcurl" + verdict(lib / curl if lib and curl else None, 0.999999)
+        else:
+            target = ""
+        w(f"| {label} | {' | '.join(cells)} | {ratio(lib, raw)} | {ratio(lib, curl)} | {target} |")
+
+    seq_row("http", "Per call, plain HTTP, keep-alive (median)")
+    seq_row("https", "Per call, HTTPS, connection reused (median)")
+
+    cells = []
+    for c in CLIENTS:
+        a, b = seq["https", c]["p50"], seq["http", c]["p50"]
+        cells.append(ratio(a, b))
+    lib_tls = (
+        seq["https", "lib"]["p50"] / seq["http", "lib"]["p50"]
+        if seq["https", "lib"]["p50"] and seq["http", "lib"]["p50"]
+        else None
+    )
+    w(f"| HTTPS ÷ plain HTTP, per call | {' | '.join(cells)} | | | ≤ 1.2×{verdict(lib_tls, 1.2)} |")
+
+    # The floor with extra system calls: what the library's 10 per call cost,
+    # and what the 4 of the suggested probes would.
+    for name, label in (
+        ("raw+ureq-syscalls", "the library's system calls (2 probes of 3 calls, SO_SNDTIMEO, SO_RCVTIMEO: 10 per call)"),
+        ("raw+peek-probes", "2 one-call probes (recv MSG_PEEK, MSG_DONTWAIT) and no timeout re-set: 4 per call"),
+    ):
+        cells = []
+        for scheme in ("http", "https"):
+            runs = pick(rows, kind="seq", scheme=scheme, client=name)
+            v, base = med(runs, "p50_ns"), seq[scheme, "raw"]["p50"]
+            cells.append(
+                f"{'HTTP' if scheme == 'http' else 'HTTPS'} {us(v)} ({ratio(v, base)} floor)" if v else "—"
+            )
+        if any(c != "—" for c in cells):
+            w(f"| Floor + {label}, median | | {'; '.join(cells)} | | | | | |")
+
+    # Mean per call, as a cross-check of the medians.
+    for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
+        cells = [us(seq[scheme, c]["mean"]) for c in CLIENTS]
+        lib, raw, curl = (seq[scheme, c]["mean"] for c in ("lib", "raw", "curl"))
+        w(f"| Per call, {label}, mean | {' | '.join(cells)} | {ratio(lib, raw)} | {ratio(lib, curl)} | |")
+
+    for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
+        cpu = {c: med(pick(rows, kind="seq", scheme=scheme, client=c), "cpu_per_call_ns") for c in CLIENTS}
+        w(
+            f"| Client CPU per call (user + system), {label} | {' | '.join(us(cpu[c]) for c in CLIENTS)} | "
+            f"{ratio(cpu['lib'], cpu['raw'])} | {ratio(cpu['lib'], cpu['curl'])} | |"
+        )
+
+    prof = {(r.get("scheme"), r.get("client")): r for r in pick(rows, kind="profile")}
+    if prof:
+        for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
+            ins = {c: float(prof[scheme, c]["instr_per_call"]) if (scheme, c) in prof else None for c in CLIENTS}
+            cells = [f"{ins[c]:,.0f}" if ins[c] else "—" for c in CLIENTS]
+            w(
+                f"| User-space instructions per call (callgrind), {label} | {' | '.join(cells)} | "
+                f"{ratio(ins['lib'], ins['raw'])} | {ratio(ins['lib'], ins['curl'])} | |"
+            )
+        for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
+            cells = []
+            for c in CLIENTS:
+                r = prof.get((scheme, c))
+                if not r:
+                    cells.append("—")
+                    continue
+                detail = r.get("syscalls", "").replace(":", " ").replace(",", ", ")
+                cells.append(f"{float(r['syscalls_per_call']):.1f} <sub>({detail})</sub>")
+            w(f"| System calls per call (strace), {label} | {' | '.join(cells)} | | | |")
+
+    for scheme, label in (("https", "HTTPS"), ("http", "plain HTTP")):
+        runs = {c: pick(rows, kind="cold", scheme=scheme, client=c) for c in CLIENTS}
+        both = {c: med(runs[c], "new_plus_first_ns") for c in CLIENTS}
+        first = {c: med(runs[c], "first_call_ns") for c in CLIENTS}
+        new = {c: med(runs[c], "new_client_ns") for c in CLIENTS}
+        k = next((r[0]["cold"] for r in runs.values() if r), "?")
+        cells = [
+            f"{us(both[c])}"
+            + (f" <sub>(new {us(new[c])} + call {us(first[c])})</sub>" if new[c] else "")
+            for c in CLIENTS
+        ]
+        w(
+            f"| Cold call, {label}: new client + first call (connect{', handshake' if scheme == 'https' else ''}), median of {k} | "
+            f"{' | '.join(cells)} | {ratio(both['lib'], both['raw'])} | {ratio(both['lib'], both['curl'])} | |"
+        )
+    cells = [us(seq["https", c]["first"]) for c in CLIENTS]
+    w(
+        "| Cold call, HTTPS: first call of a new process (client setup, connect, handshake) | "
+        f"{' | '.join(cells)} | {ratio(seq['https', 'lib']['first'], seq['https', 'raw']['first'])} | "
+        f"{ratio(seq['https', 'lib']['first'], seq['https', 'curl']['first'])} | |"
+    )
+
+    for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
+        mem = {c: pick(rows, kind="mem", scheme=scheme, client=c) for c in CLIENTS}
+        n = next((r[0]["calls"] for r in mem.values() if r), "?")
+        warm = next((x["warmup"] for r in mem.values() for x in r if "warmup" in x), "?")
+        cells = []
+        for c in CLIENTS:
+            r = [x for x in mem[c] if "rss_growth_kb" in x]
+            cells.append(
+                f"{r[0]['rss_growth_kb']} kB <sub>(settling {r[0]['settling_kb']} kB; RSS {r[0]['rss_after_kb']} kB)</sub>"
+                if r
+                else "—"
+            )
+        lib_growth = next((float(x["rss_growth_kb"]) for x in mem["lib"] if "rss_growth_kb" in x), None)
+        w(
+            f"| RSS growth over {int(n):,} calls after {int(warm):,} warm-up calls, {label} "
+            f"<sub>(settling: growth from call 1,000 to {int(warm):,})</sub> | {' | '.join(cells)} | | | 0{verdict(lib_growth, 0)} |"
+        )
+    for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
+        mem = {c: pick(rows, kind="mem", scheme=scheme, client=c) for c in CLIENTS}
+        cells = []
+        for c in CLIENTS:
+            r = [x for x in mem[c] if "allocs_per_call" in x]
+            cells.append(
+                f"{float(r[0]['allocs_per_call']):.1f} <sub>({float(r[0]['bytes_per_call']):,.0f} B; "
+                f"{float(r[0]['allocs_per_call']) - float(r[0]['frees_per_call']):+.2f} live)</sub>"
+                if r
+                else "—"
+            )
+        w(
+            f"| Allocations per call, {label} <sub>(bytes requested; change in live blocks)</sub> | "
+            f"{' | '.join(cells)} | | | |"
+        )
+
+    stripped = int(info.get("lib_stripped_bytes", "0") or 0)
+    unstripped = int(info.get("lib_bytes", "0") or 0)
+    w(
+        f"| Shared library size, stripped <sub>(as built)</sub> | {stripped / 1048576:.2f} MiB <sub>({unstripped / 1048576:.2f} MiB)</sub> | "
+        f"| {info.get('curl_lib_size', '—')} | | | | ≤ 2 MiB{verdict(stripped / 1048576 if stripped else None, 2.0)} |"
+    )
+
+    for t in (1, 2, 8, 32):
+        lib = pick(rows, kind="threads", client="lib", threads=t)
+        raw = pick(rows, kind="threads", client="raw", threads=t)
+        lt, rt = med(lib, "calls_per_s"), med(raw, "calls_per_s")
+        lc, rc = med(lib, "cpu_per_call_ns"), med(raw, "cpu_per_call_ns")
+        w(
+            f"| Throughput, {t} thread{'s' if t > 1 else ''}, plain HTTP, calls/s <sub>(CPU per call)</sub> | "
+            f"{f'{lt:,.0f}' if lt else '—'} <sub>({us(lc)}; shared default client)</sub> | "
+            f"{f'{rt:,.0f}' if rt else '—'} <sub>({us(rc)}; a connection per thread)</sub> | | | "
+            f"{ratio(rt, lt)} | | |"
+        )
+
+    n_c = seq["http", "lib"]["calls"]
+    n_py = seq["http", "sdk"]["calls"]
+    print(
+        f"Machine: {info.get('cpu', '?')}, {info.get('nproc', '?')} cores, {info.get('kernel', '?')}; "
+        f"nginx {info.get('nginx', '?')} on loopback (`worker_processes {info.get('nginx_workers', '?')}`), "
+        f"TLS: {info.get('tls', '?')}; CPU placement: "
+        + {
+            "same": "nginx and each client pinned to CPU 0 (thread-count runs unpinned)",
+            "split": "nginx on CPU 0, each client on CPU 1 (thread-count runs unpinned)",
+            "none": "unpinned",
+        }.get(info.get("pin", "?"), info.get("pin", "?"))
+        + ".  "
+    )
+    print(
+        f"Library {info.get('lib_version', '?')} at {info.get('commit', '?')} ({info.get('rustc', '?')}); "
+        f"{info.get('libcurl', '?')}; lark-oapi {info.get('lark_oapi', '?')} on Python {info.get('python', '?')}.  "
+    )
+    print(
+        f"{len(rounds)} interleaved rounds; per round {n_c} timed calls per C client and {n_py} for the SDK, "
+        f"after a warm-up; median of the rounds' per-call medians, with the rounds' range in small type.  "
+    )
+    print(
+        "Ratios are of times (> 1× = the library is slower); for throughput, floor calls/s ÷ library calls/s. "
+        "Client CPU per call is the client process's user + system time over the timed calls ÷ calls: "
+        "less sensitive to a busy machine than wall time (on loopback it includes some of the kernel's "
+        "TCP work for the server's side). "
+        "The SDK opens a new connection for every call (its transport uses `requests.request`), so its "
+        "per-call times include connect (and over HTTPS a handshake) every time."
+    )
+    print()
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
