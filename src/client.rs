@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ureq::Agent;
+use ureq::http::HeaderValue;
+use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use ureq::http::response::Parts;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
@@ -29,6 +31,8 @@ pub struct Client {
     endpoint: String,
     /// `{base}/open-apis/auth/v3/tenant_access_token/internal`.
     token_url: String,
+    /// The `Host` header, built once (ureq would format it on every call).
+    host: HeaderValue,
     timeout: Duration,
     max_retries: u32,
     logger: Option<Logger>,
@@ -36,25 +40,26 @@ pub struct Client {
     tokens: Option<TokenCache>,
 }
 
-/// A complete HTTP exchange: the response head and its body.
-struct Exchange {
-    parts: Parts,
-    body: Vec<u8>,
-}
-
-impl Exchange {
-    fn reply(&self) -> Reply<'_> {
-        let header = |name: &str| self.parts.headers.get(name).and_then(|v| v.to_str().ok());
-        Reply {
-            status: self.parts.status.as_u16(),
-            log_id: header("x-tt-logid"),
-            ratelimit_reset: header("x-ogw-ratelimit-reset"),
-            content_type: header("content-type"),
-            location: header("location"),
-            body: &self.body,
-        }
+/// What the classification needs from a response head and its body.
+fn reply<'a>(parts: &'a Parts, body: &'a [u8]) -> Reply<'a> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    Reply {
+        status: parts.status.as_u16(),
+        log_id: header("x-tt-logid"),
+        ratelimit_reset: header("x-ogw-ratelimit-reset"),
+        content_type: header("content-type"),
+        location: header("location"),
+        body,
     }
 }
+
+thread_local! {
+    /// Each thread reads response bodies into one buffer that it keeps.
+    static BODY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest body buffer a thread keeps between calls.
+const KEPT_BODY_CAPACITY: usize = 16 * 1024;
 
 impl Client {
     pub fn new(config: &Config) -> Result<Client, Error> {
@@ -81,7 +86,12 @@ impl Client {
             .timeout_global(Some(config.timeout))
             .timeout_connect(Some(config.connect_timeout.min(config.timeout)))
             .proxy(config.proxy.as_ref().map(|p| p.proxy.clone()))
-            .max_response_header_size(64 * 1024)
+            // ureq zeroes both buffers for each new connection (128 KiB each by
+            // default). The largest request is ~7.5 KiB (a 4 KiB token, a 1 KiB
+            // task id percent-encoded); response heads are small.
+            .input_buffer_size(16 * 1024)
+            .output_buffer_size(16 * 1024)
+            .max_response_header_size(16 * 1024)
             .max_idle_connections(64)
             .max_idle_connections_per_host(64)
             .tls_config(tls)
@@ -95,6 +105,7 @@ impl Client {
             agent,
             endpoint: format!("{}{}?task_id=", config.base_url, api::TASK_CHECK_PATH),
             token_url: format!("{}{}", config.base_url, api::TOKEN_PATH),
+            host: host_header(&config.base_url)?,
             timeout: config.timeout,
             max_retries: config.max_retries,
             logger: config.logger.clone(),
@@ -154,26 +165,29 @@ impl Client {
         task_id: &str,
         deadline: Instant,
     ) -> Result<TaskStatus, Error> {
-        let mut url = String::with_capacity(self.endpoint.len() + 3 * task_id.len());
-        url.push_str(&self.endpoint);
-        api::push_query_value(&mut url, task_id);
-        let mut auth = String::with_capacity(7 + token.len());
-        auth.push_str("Bearer ");
-        auth.push_str(token);
-
-        let result = self.with_retries("GET", api::TASK_CHECK_PATH, deadline, |remaining| {
-            let exchange = self.exchange(deadline, || {
-                let request = self.agent.get(&url).header("Authorization", &auth);
-                match remaining {
+        self.with_retries("GET", api::TASK_CHECK_PATH, deadline, |remaining| {
+            // The URL and header value are handed to ureq as they are, without
+            // another copy (the token's copy lives in ureq's request).
+            let mut url = String::with_capacity(self.endpoint.len() + 3 * task_id.len());
+            url.push_str(&self.endpoint);
+            api::push_query_value(&mut url, task_id);
+            let mut auth = String::with_capacity(7 + token.len());
+            auth.push_str("Bearer ");
+            auth.push_str(token);
+            let request = self
+                .agent
+                .get(url)
+                .header(HOST, self.host.clone())
+                .header(AUTHORIZATION, auth);
+            self.exchange(
+                deadline,
+                || match remaining {
                     None => request.call(),
                     Some(t) => request.config().timeout_global(Some(t)).build().call(),
-                }
-            })?;
-            let reply = exchange.reply();
-            api::classify(&reply).map(|status| (status, self.log_id_to_log(&reply)))
-        });
-        wipe(&mut auth.into_bytes());
-        result
+                },
+                |reply| api::classify(reply).map(|status| (status, self.log_id_to_log(reply))),
+            )
+        })
     }
 
     /// Fetches a tenant_access_token for `credentials`, retried as the policy
@@ -186,24 +200,27 @@ impl Client {
         self.with_retries("POST", api::TOKEN_PATH, deadline, |remaining| {
             let mut body =
                 api::token_request_body(&credentials.app_id, credentials.app_secret.expose());
-            let exchange = self.exchange(deadline, || {
-                let request = self
-                    .agent
-                    .post(&self.token_url)
-                    .header("Content-Type", "application/json; charset=utf-8");
-                match remaining {
-                    None => request.send(&body[..]),
-                    Some(t) => request
-                        .config()
-                        .timeout_global(Some(t))
-                        .build()
-                        .send(&body[..]),
-                }
-            });
+            let result = self.exchange(
+                deadline,
+                || {
+                    let request = self
+                        .agent
+                        .post(&self.token_url)
+                        .header(HOST, self.host.clone())
+                        .header(CONTENT_TYPE, "application/json; charset=utf-8");
+                    match remaining {
+                        None => request.send(&body[..]),
+                        Some(t) => request
+                            .config()
+                            .timeout_global(Some(t))
+                            .build()
+                            .send(&body[..]),
+                    }
+                },
+                |reply| api::classify_token(reply).map(|t| (t, self.log_id_to_log(reply))),
+            );
             wipe(&mut body);
-            let exchange = exchange?;
-            let reply = exchange.reply();
-            api::classify_token(&reply).map(|t| (t, self.log_id_to_log(&reply)))
+            result
         })
         .map_err(|mut e| {
             e.message = format!("tenant_access_token request failed: {}", e.message);
@@ -265,31 +282,44 @@ impl Client {
         }
     }
 
-    /// Sends a request and reads the whole response (at most 1 MiB).
-    fn exchange(
+    /// Sends a request, reads the whole response (at most 1 MiB) into the
+    /// thread's body buffer, and hands it to `handle`.
+    fn exchange<T>(
         &self,
         deadline: Instant,
         send: impl FnOnce() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Exchange, Error> {
+        handle: impl FnOnce(&Reply<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let response = send().map_err(|e| self.transport_error(e, deadline))?;
-        let (parts, mut body) = response.into_parts();
-        match body.with_config().limit(api::MAX_BODY_LEN).read_to_vec() {
-            Ok(body) => Ok(Exchange { parts, body }),
-            Err(e) => {
-                // The response had begun: its status and log id belong to the
-                // error, and a request that failed half-way is not repeated.
-                let mut err = self.transport_error(e, deadline);
-                let head = Exchange {
-                    parts,
-                    body: Vec::new(),
-                };
-                let reply = head.reply();
-                err.http_status = reply.status;
-                err.log_id = api::clean(reply.log_id.unwrap_or(""), 63);
-                err.retry = Retry::Never;
-                Err(err)
+        let (parts, body) = response.into_parts();
+        let read = |buf: &mut Vec<u8>| -> Result<T, Error> {
+            buf.clear();
+            let mut reader = body.into_with_config().limit(api::MAX_BODY_LEN).reader();
+            match std::io::Read::read_to_end(&mut reader, buf) {
+                Ok(_) => handle(&reply(&parts, buf)),
+                Err(e) => {
+                    // The response had begun: its status and log id belong to the
+                    // error, and a request that failed half-way is not repeated.
+                    let mut err = self.transport_error(ureq::Error::from(e), deadline);
+                    let head = reply(&parts, &[]);
+                    err.http_status = head.status;
+                    err.log_id = api::clean(head.log_id.unwrap_or(""), 63);
+                    err.retry = Retry::Never;
+                    Err(err)
+                }
             }
-        }
+        };
+        BODY.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                let result = read(&mut buf);
+                if buf.capacity() > KEPT_BODY_CAPACITY {
+                    *buf = Vec::new();
+                }
+                result
+            }
+            // Re-entered from a callback on this thread: a buffer of its own.
+            Err(_) => read(&mut Vec::new()),
+        })
     }
 
     /// The log id of a successful reply, copied only when someone logs it.
@@ -369,7 +399,7 @@ impl Client {
                 format!("response body is larger than {limit} bytes"),
             ),
             ureq::Error::LargeResponseHeader(..) => {
-                Error::new(Kind::Protocol, "response headers are larger than 64 KiB")
+                Error::new(Kind::Protocol, "response headers are larger than 16 KiB")
             }
             ureq::Error::Protocol(e) => Error::new(
                 Kind::Protocol,
@@ -419,6 +449,23 @@ impl Client {
             )
         });
     }
+}
+
+/// The `Host` header of `base_url` (`scheme://host[:port]`, validated):
+/// the authority, without a default port.
+fn host_header(base_url: &str) -> Result<HeaderValue, Error> {
+    let authority = base_url.split_once("://").map_or(base_url, |(_, a)| a);
+    let host = authority
+        .strip_suffix(":443")
+        .filter(|_| base_url.starts_with("https:"))
+        .or_else(|| {
+            authority
+                .strip_suffix(":80")
+                .filter(|_| base_url.starts_with("http:"))
+        })
+        .unwrap_or(authority);
+    HeaderValue::from_str(host)
+        .map_err(|_| Error::invalid("the base URL's host is not a valid Host header"))
 }
 
 fn log_id_note(log_id: &str) -> String {
