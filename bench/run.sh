@@ -279,7 +279,7 @@ machine_info() {
     local m="$WORK/machine.txt" lib="$ROOT/target/release/libfeishu_task.so"
     strip -o "$WORK/stripped.so" "$lib"
     local curl_so
-    curl_so="$(ldconfig -p | awk '/libcurl.so.4 .*x86-64|libcurl.so.4 \(/ {print $NF; exit}')"
+    curl_so="$(ldconfig -p | awk '/libcurl.so.4 .*x86-64|libcurl.so.4 \(/ && !found {print $NF; found=1}')"
     {
         echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
         echo "nproc=$(nproc)"

@@ -16,6 +16,7 @@ mod boundary;
 pub mod client;
 pub mod error;
 pub mod options;
+pub(crate) mod sys;
 pub mod task;
 pub mod wait;
 
