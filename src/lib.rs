@@ -3,9 +3,13 @@
 //! drive task: has my folder move or delete finished?).
 //!
 //! Layers, data flowing one way:
-//! - [`ffi`]: the C ABI (pointers, panics, C strings). The only `unsafe` code.
-//! - [`client`]: configuration applied to one ureq agent; the HTTP call.
-//! - [`transport`]: name resolution only when a new connection is opened.
+//! - [`ffi`]: the C ABI (pointers, panics, C strings, and the one system call
+//!   std lacks). The only `unsafe` code.
+//! - [`client`]: configuration applied to one ureq agent; the HTTP call, its
+//!   retries ([`retry`]) and the managed tenant_access_token ([`token`]).
+//! - [`wait`]: polling until a task finishes, on top of the client.
+//! - [`transport`]: name resolution only for new connections; a TCP transport
+//!   with few system calls per warm call.
 //! - [`api`]: the request/response model: validation, query, classification.
 //! - [`config`], [`error`]: settings and the one error type.
 //!

@@ -34,8 +34,7 @@ use ureq::unversioned::transport::{
 use ureq::{Error, Timeout};
 
 // The one system call std lacks (a non-blocking peek), kept with the other
-// `unsafe` code under src/ffi/. Once src/ffi/mod.rs declares
-// `pub(crate) mod sys;`, this becomes `use crate::ffi::sys;`.
+// `unsafe` code under src/ffi/.
 use crate::ffi::sys;
 
 /// The agent's resolver: resolves nothing; see [`ResolveOnConnect`].
