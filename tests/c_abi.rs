@@ -3,62 +3,23 @@
 //! to the built shared library, then run against the mock Feishu server, under
 //! valgrind when it is installed (always in CI).
 
+#[path = "support/native.rs"]
+mod native;
 #[path = "support/server.rs"]
 mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
+use native::{root, show, valgrind};
 use server::Server;
 
-/// A directory holding the shared library built for this test run, as
-/// `libfeishu_task.so` and under its soname `libfeishu_task.so.0`.
-///
-/// `cargo test` builds the library into `target/<profile>/deps` and does not
-/// refresh the copy in `target/<profile>` (that is `cargo build`'s), so the
-/// C programs link to the fresh one through links made here.
 fn lib_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/<profile>/deps/c_abi-<hash>
-        let deps = exe.parent().expect("target/<profile>/deps");
-        let built = deps.join("libfeishu_task.so");
-        assert!(
-            built.exists(),
-            "the shared library is missing: {}",
-            built.display()
-        );
-        let dir = out_dir().join("lib");
-        std::fs::create_dir_all(&dir).expect("create the lib dir");
-        for name in ["libfeishu_task.so", "libfeishu_task.so.0"] {
-            let link = dir.join(name);
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&built, &link).expect("link the library");
-        }
-        dir
-    })
-    .clone()
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    native::lib_dir("c")
 }
 
 fn out_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c");
-    std::fs::create_dir_all(&dir).expect("create the C build dir");
-    dir
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    native::scratch_dir("c")
 }
 
 /// Compiles C (or C++) sources into an executable linked to the library.
@@ -94,45 +55,13 @@ fn compile(compiler: &str, std: &str, sources: &[&str], name: &str) -> PathBuf {
     exe
 }
 
-/// valgrind's path when the C tests should run under it: whenever it is
-/// installed (FEISHU_TEST_VALGRIND=0 turns it off), and always in CI.
-fn valgrind() -> Option<&'static Path> {
-    static VALGRIND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    VALGRIND
-        .get_or_init(|| {
-            if std::env::var("FEISHU_TEST_VALGRIND").as_deref() == Ok("0") {
-                return None;
-            }
-            let found = ["/usr/bin/valgrind", "/usr/local/bin/valgrind"]
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists());
-            if found.is_none() {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI must run the C tests under valgrind, but valgrind is not installed"
-                );
-                eprintln!("note: valgrind not installed; C tests run without it");
-            }
-            found
-        })
-        .as_deref()
-}
-
 /// Runs a C program with a clean environment plus `env`, under valgrind when
 /// available (any error or definite leak fails the run).
 fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = match valgrind() {
         Some(vg) => {
             let mut c = Command::new(vg);
-            c.args([
-                "--quiet",
-                "--error-exitcode=97",
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite",
-                "--show-leak-kinds=definite",
-            ])
-            .arg(exe);
+            c.args(native::VALGRIND_ARGS).arg(exe);
             c
         }
         None => Command::new(exe),

@@ -3,68 +3,32 @@
 //! against the header and linked to the freshly built shared library, then run against
 //! the mock Feishu server, under valgrind when it is installed (always in CI).
 
+#[path = "support/native.rs"]
+mod native;
 #[path = "support/server.rs"]
 mod server;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use native::{root, show, valgrind};
 use server::Server;
+
+fn lib_dir() -> PathBuf {
+    native::lib_dir("cpp")
+}
+
+fn out_dir() -> PathBuf {
+    native::scratch_dir("cpp")
+}
 
 /// The app the managed-token tests of `test.cpp` use.
 const APP_ID: &str = "cli_cpp";
 const APP_SECRET: &str = "cpp-secret";
 /// A test program that runs longer than this is killed (and fails).
 const RUN_LIMIT: Duration = Duration::from_secs(300);
-
-/// A directory holding the shared library built for this test run, as
-/// `libfeishu_task.so` and under its soname `libfeishu_task.so.0` (as in c_abi.rs:
-/// `cargo test` refreshes `target/<profile>/deps`, not `target/<profile>`).
-fn lib_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/<profile>/deps/cpp_binding-<hash>
-        let deps = exe.parent().expect("target/<profile>/deps");
-        let built = deps.join("libfeishu_task.so");
-        assert!(
-            built.exists(),
-            "the shared library is missing: {}",
-            built.display()
-        );
-        let dir = out_dir().join("lib");
-        std::fs::create_dir_all(&dir).expect("create the lib dir");
-        for name in ["libfeishu_task.so", "libfeishu_task.so.0"] {
-            let link = dir.join(name);
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&built, &link).expect("link the library");
-        }
-        dir
-    })
-    .clone()
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn out_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cpp");
-    std::fs::create_dir_all(&dir).expect("create the C++ build dir");
-    dir
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Compiles C++ sources (paths relative to the repository, or absolute) into an
 /// executable linked to the library.
@@ -95,31 +59,6 @@ fn compile(std: &str, sources: &[PathBuf], name: &str) -> PathBuf {
         show(&out)
     );
     exe
-}
-
-/// valgrind's path when the programs should run under it: whenever it is installed
-/// (FEISHU_TEST_VALGRIND=0 turns it off), and always in CI.
-fn valgrind() -> Option<&'static Path> {
-    static VALGRIND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    VALGRIND
-        .get_or_init(|| {
-            if std::env::var("FEISHU_TEST_VALGRIND").as_deref() == Ok("0") {
-                return None;
-            }
-            let found = ["/usr/bin/valgrind", "/usr/local/bin/valgrind"]
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists());
-            if found.is_none() {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI must run the C++ tests under valgrind, but valgrind is not installed"
-                );
-                eprintln!("note: valgrind not installed; C++ tests run without it");
-            }
-            found
-        })
-        .as_deref()
 }
 
 /// Waits for a child whose output goes to files, killing it after [`RUN_LIMIT`].

@@ -8,6 +8,8 @@
 //! writes nothing outside the target directory (its cache and GOPATH live in
 //! `CARGO_TARGET_TMPDIR`).
 
+#[path = "support/native.rs"]
+mod native;
 #[path = "support/server.rs"]
 mod server;
 
@@ -15,57 +17,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use native::{root, show};
 use server::Server;
 
-/// A directory holding the shared library built for this test run, as
-/// `libfeishu_task.so` and under its soname `libfeishu_task.so.0` (as in
-/// `tests/c_abi.rs`: `cargo test` refreshes only the copy in
-/// `target/<profile>/deps`).
 fn lib_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/<profile>/deps/go_binding-<hash>
-        let deps = exe.parent().expect("target/<profile>/deps");
-        let built = deps.join("libfeishu_task.so");
-        assert!(
-            built.exists(),
-            "the shared library is missing: {}",
-            built.display()
-        );
-        let dir = out_dir().join("lib");
-        std::fs::create_dir_all(&dir).expect("create the lib dir");
-        for name in ["libfeishu_task.so", "libfeishu_task.so.0"] {
-            let link = dir.join(name);
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&built, &link).expect("link the library");
-        }
-        dir
-    })
-    .clone()
+    native::lib_dir("go")
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+fn out_dir() -> PathBuf {
+    native::scratch_dir("go")
 }
 
 fn go_src() -> PathBuf {
     root().join("examples/go")
-}
-
-fn out_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("go");
-    std::fs::create_dir_all(&dir).expect("create the Go build dir");
-    dir
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The `go` command: on PATH, else Debian's `/usr/lib/go/bin/go`. None (and

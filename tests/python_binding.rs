@@ -2,6 +2,8 @@
 //! run with the system `python3` against the freshly built shared library and the
 //! mock Feishu server. Skipped (saying so) when python3 is missing, except in CI.
 
+#[path = "support/native.rs"]
+mod native;
 #[path = "support/server.rs"]
 mod server;
 
@@ -10,7 +12,12 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use native::{fresh_library, root, show};
 use server::Server;
+
+fn out_dir() -> PathBuf {
+    native::scratch_dir("python")
+}
 
 /// The app the managed-token test uses.
 const APP_ID: &str = "cli_py";
@@ -36,40 +43,6 @@ const SCRUBBED: &[&str] = &[
     "PYTHONSTARTUP",
     "PYTHONWARNINGS",
 ];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn out_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python");
-    std::fs::create_dir_all(&dir).expect("create the Python output dir");
-    dir
-}
-
-/// The shared library `cargo test` just built (`target/<profile>/deps`).
-fn fresh_library() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let built = exe
-        .parent()
-        .expect("target/<profile>/deps")
-        .join("libfeishu_task.so");
-    assert!(
-        built.exists(),
-        "the shared library is missing: {}",
-        built.display()
-    );
-    built
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Whether `python3` runs; panics in CI when it does not.
 fn have_python(test: &str) -> bool {
