@@ -166,8 +166,14 @@ fn parse_envelope(body: &[u8]) -> Result<Envelope<'_>, String> {
         Some(b'{') => {}
         Some(_) => return Err("the body is not a JSON object".into()),
     }
-    serde_json::from_slice(body)
-        .map_err(|e| format!("the body is not the platform's JSON envelope ({e})"))
+    // serde's message quotes the offending value whole: cut it like any
+    // server-supplied text (found by the `classify` fuzz target).
+    serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "the body is not the platform's JSON envelope ({})",
+            clean(&e.to_string(), MAX_QUOTED_LEN)
+        )
+    })
 }
 
 /// An [`Error`] about `reply`: its HTTP status, rate-limit advice and log id
