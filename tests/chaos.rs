@@ -525,11 +525,14 @@ fn chaos_every_call_reports_what_the_server_did() {
             s.sockets,
             s.calls
         );
-        assert_eq!(
+        // A caller may already have finished its phase when a sample is taken,
+        // so the count is bounded, not exact; none may be added.
+        assert!(
+            s.threads <= base_threads + THREADS as u64,
+            "{} threads after {} calls (the callers and the harness: at most {})",
             s.threads,
-            base_threads + THREADS as u64,
-            "threads (the callers and the harness) after {} calls",
-            s.calls
+            s.calls,
+            base_threads + THREADS as u64
         );
     }
 
