@@ -101,15 +101,30 @@ pub fn check_task_id(task_id: &[u8]) -> Result<&str, Error> {
 /// Appends `value` percent-encoded as one query value: every byte outside
 /// RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`.
 pub fn push_query_value(out: &mut String, value: &str) {
+    // Only ASCII is ever put.
+    encode_query_value(value, |b| {
+        out.push_str(std::str::from_utf8(b).unwrap_or(""))
+    });
+}
+
+/// [`push_query_value`] handing the encoded value to `put`, a run of
+/// unreserved bytes or one `%XX` at a time.
+pub fn encode_query_value(value: &str, mut put: impl FnMut(&[u8])) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in value.as_bytes() {
+    let bytes = value.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 0xf)] as char);
+            continue;
         }
+        if run < i {
+            put(&bytes[run..i]);
+        }
+        put(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        run = i + 1;
+    }
+    if run < bytes.len() {
+        put(&bytes[run..]);
     }
 }
 
@@ -132,14 +147,14 @@ pub struct Reply<'a> {
 struct Envelope<'a> {
     #[serde(default)]
     code: Option<serde_json::Value>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     msg: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     data: Option<Data<'a>>,
     #[serde(default, borrow)]
     error: Option<ErrorDetail<'a>>,
     /// The token endpoint's fields (its body is flat, without `data`).
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     tenant_access_token: Option<Cow<'a, str>>,
     #[serde(default)]
     expire: Option<serde_json::Value>,
@@ -147,14 +162,43 @@ struct Envelope<'a> {
 
 #[derive(Deserialize)]
 struct Data<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     status: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct ErrorDetail<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "text")]
     log_id: Option<Cow<'a, str>>,
+}
+
+/// A JSON string or null, borrowed from the body unless it has escapes.
+/// (serde borrows a bare `Cow<str>` field, but an `Option<Cow<str>>` always
+/// gets an owned copy: an allocation per field per call.)
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Text;
+    impl<'de> serde::de::Visitor<'de> for Text {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    d.deserialize_option(Text)
 }
 
 /// Parses the body as the platform's JSON envelope. Only a JSON object is an
@@ -495,6 +539,24 @@ mod tests {
     }
 
     #[test]
+    fn strings_with_escapes_and_nulls_are_read() {
+        let body = r#"{"code":0,"msg":null,"data":{"status":"succ\u0065ss"}}"#;
+        assert_eq!(classify(&reply(200, body)), Ok(TaskStatus::Success));
+        let body = r#"{"code":1061003,"msg":"not \"found\" \u4e2d","error":{"log_id":null}}"#;
+        let e = classify(&reply(404, body)).unwrap_err();
+        assert!(e.message.contains("not \"found\" 中"), "{}", e.message);
+        // Plain strings are borrowed from the body, escaped ones copied.
+        let env = parse_envelope(br#"{"code":0,"msg":"ok","data":{"status":"fail"}}"#).unwrap();
+        assert!(matches!(env.msg, Some(Cow::Borrowed("ok"))));
+        assert!(matches!(
+            env.data.unwrap().status,
+            Some(Cow::Borrowed("fail"))
+        ));
+        let env = parse_envelope(br#"{"code":0,"msg":"o\u006b"}"#).unwrap();
+        assert!(matches!(env.msg, Some(Cow::Owned(m)) if m == "ok"));
+    }
+
+    #[test]
     fn platform_codes_pass_through_whatever_the_http_status() {
         let body = r#"{"code":99991663,"msg":"Invalid access token","error":{"log_id":"L1"}}"#;
         for status in [200, 400, 401] {
@@ -696,6 +758,11 @@ mod tests {
         let mut s = String::new();
         push_query_value(&mut s, "a&b=c d%+#中~._-Z9");
         assert_eq!(s, "a%26b%3Dc%20d%25%2B%23%E4%B8%AD~._-Z9");
+        for (value, want) in [("", ""), ("abc", "abc"), ("/", "%2F"), ("a b", "a%20b")] {
+            let mut out = Vec::new();
+            encode_query_value(value, |b| out.extend_from_slice(b));
+            assert_eq!(out, want.as_bytes(), "{value:?}");
+        }
     }
 
     #[test]

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
 use ureq::http::Uri;
-use ureq::tls::{Certificate, PemItem};
+use ureq::tls::PemItem;
 use ureq::{Proxy, ProxyProtocol};
 
 use crate::error::Error;
@@ -36,7 +37,7 @@ pub struct Config {
     /// The whole-call deadline.
     pub timeout: Duration,
     /// Roots added to the bundled Mozilla roots.
-    pub extra_roots: Vec<Certificate<'static>>,
+    pub extra_roots: Vec<CertificateDer<'static>>,
     pub proxy: Option<ProxySetting>,
     /// Extra attempts after a transient failure.
     pub max_retries: u32,
@@ -299,7 +300,7 @@ pub fn parse_base_url(url: &str) -> Result<String, Error> {
 
 /// Reads the PEM certificates of `path`. A file that cannot be read, is too
 /// large, or holds no certificate is an error.
-pub fn load_ca_file(path: &str) -> Result<Vec<Certificate<'static>>, Error> {
+pub fn load_ca_file(path: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
     let shown = crate::api::clean(path, 120);
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::invalid(format!("cannot read CA file \"{shown}\": {e}")))?;
@@ -313,7 +314,16 @@ pub fn load_ca_file(path: &str) -> Result<Vec<Certificate<'static>>, Error> {
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
-            Ok(PemItem::Certificate(c)) => certs.push(c),
+            Ok(PemItem::Certificate(c)) => {
+                let der = CertificateDer::from(c.der().to_vec());
+                crate::tls::check_root(&der).map_err(|e| {
+                    Error::invalid(format!(
+                        "CA file \"{shown}\": certificate {} cannot be used as a root: {e}",
+                        certs.len() + 1
+                    ))
+                })?;
+                certs.push(der);
+            }
             Ok(_) => {} // keys and other sections are ignored
             Err(e) => {
                 return Err(Error::invalid(format!(

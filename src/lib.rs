@@ -5,10 +5,13 @@
 //! Layers, data flowing one way:
 //! - [`ffi`]: the C ABI (pointers, panics, C strings, and the one system call
 //!   std lacks). The only `unsafe` code.
-//! - [`client`]: configuration applied to one ureq agent; the HTTP call, its
-//!   retries ([`retry`]) and the managed tenant_access_token ([`token`]).
+//! - [`client`]: configuration applied once; the call, its retries
+//!   ([`retry`]) and the managed tenant_access_token ([`token`]).
+//! - [`http`]: HTTP/1.1 for the two requests, on a connection from the
+//!   client's [`pool`] or a new one.
 //! - [`wait`]: polling until a task finishes, on top of the client.
-//! - [`transport`]: name resolution only for new connections; a TCP transport
+//! - [`transport`]: new connections (ureq's connector chain: its CONNECT
+//!   proxy, our TCP and [`tls`]), resolving names only then; a TCP transport
 //!   with few system calls per warm call.
 //! - [`api`]: the request/response model: validation, query, classification.
 //! - [`config`], [`error`]: settings and the one error type.
@@ -22,7 +25,10 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod ffi;
+pub mod http;
+pub mod pool;
 pub mod retry;
+pub mod tls;
 pub mod token;
 pub mod transport;
 pub mod wait;

@@ -1,13 +1,11 @@
-//! How the agent reaches the server: name resolution only when a new
-//! connection is opened, and a TCP transport that costs no system calls beyond
-//! the reads and writes on a warm keep-alive connection.
+//! How the client reaches the server: a connection is opened only when the
+//! pool has none, by ureq's connector chain (CONNECT proxy, TCP, rustls) with
+//! a TCP transport of our own that costs no system calls beyond the reads and
+//! writes on a warm keep-alive connection.
 //!
-//! ureq resolves the host before it looks in its connection pool, and its
-//! default resolver runs every lookup on a new thread when a timeout is set.
-//! So each call would spawn a thread and query DNS even on a warm keep-alive
-//! connection. Here the agent's resolver defers (returns no address), and the
-//! connector, which ureq runs only when the pool has no connection, resolves
-//! before connecting, within the connect deadline.
+//! Names are resolved here, when a connection is opened, within the connect
+//! budget: IP literals at once, host names with ureq's resolver (a lookup
+//! thread bounded by the timeout). A warm call neither resolves nor spawns.
 //!
 //! ureq's own `TcpTransport` probes a pooled connection when it leaves the pool
 //! and again when it returns (each probe: `ioctl(FIONBIO)`, a 1-byte `recv`,
@@ -29,21 +27,106 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::time::{Duration, Instant};
 use ureq::unversioned::transport::{
     Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
-    RustlsConnector, ShutdownHandle, Transport,
+    ShutdownHandle, Transport,
 };
 use ureq::{Error, Timeout};
 
 // The one system call std lacks (a non-blocking peek), kept with the other
 // `unsafe` code under src/ffi/.
 use crate::ffi::sys;
+use crate::tls::TlsConnector;
 
-/// The agent's resolver: resolves nothing; see [`ResolveOnConnect`].
-#[derive(Debug, Default)]
-pub struct DeferredResolver;
+/// A connection: TCP, maybe through a CONNECT proxy, maybe TLS.
+pub type Connection = Box<dyn Transport>;
 
-impl Resolver for DeferredResolver {
-    fn resolve(&self, _: &Uri, _: &Config, _: NextTimeout) -> Result<ResolvedSocketAddrs, Error> {
-        Ok(self.empty())
+/// Runs the connector chain for a target (also for the proxy's own connection).
+type RunChain = dyn Fn(&ConnectionDetails) -> Result<Connection, Error> + Send + Sync;
+
+/// Opens connections to one server, as configured: resolves (for a direct
+/// connection), then runs the chain: ureq's CONNECT proxy connector,
+/// [`TcpConnector`], [`TlsConnector`].
+pub struct Dialer {
+    uri: Uri,
+    config: Config,
+    connect_timeout: time::Duration,
+    resolver: ConnectResolver,
+    run: Arc<RunChain>,
+}
+
+impl Dialer {
+    /// `base_url` is validated (`scheme://host[:port]`); `config` carries
+    /// what ureq's connectors read: the proxy, the buffer sizes and the
+    /// `User-Agent` of a CONNECT request.
+    pub fn new(
+        base_url: &str,
+        config: Config,
+        tls: TlsConnector,
+        connect_timeout: time::Duration,
+    ) -> Result<Dialer, Error> {
+        let uri: Uri = base_url
+            .parse()
+            .map_err(|_| Error::BadUri(base_url.to_owned()))?;
+        let chain = ().chain(ConnectProxyConnector::default()).chain(TcpConnector).chain(tls);
+        let run: Arc<RunChain> = Arc::new(move |details: &ConnectionDetails| {
+            chain
+                .connect(details, None)?
+                .map(Transport::boxed)
+                .ok_or(Error::ConnectionFailed)
+        });
+        Ok(Dialer {
+            uri,
+            config,
+            connect_timeout,
+            resolver: ConnectResolver::default(),
+            run,
+        })
+    }
+
+    /// Opens a new connection, within the connect timeout cut to `deadline`.
+    /// Errors are ureq's (`Timeout(Connect)` when the budget is spent).
+    pub fn dial(&self, deadline: time::Instant) -> Result<Connection, Error> {
+        let now = time::Instant::now();
+        let budget = deadline
+            .saturating_duration_since(now)
+            .min(self.connect_timeout);
+        if budget.is_zero() {
+            return Err(Error::Timeout(Timeout::Connect));
+        }
+        let timeout = NextTimeout {
+            after: Duration::Exact(budget),
+            reason: Timeout::Connect,
+            per_read: None,
+            per_write: None,
+        };
+        // Through a CONNECT proxy, the proxy resolves the target; the proxy's
+        // own address is resolved by ConnectProxyConnector with `resolver`.
+        let direct = self.config.proxy().is_none_or(|p| p.is_no_proxy(&self.uri));
+        let addrs = if direct {
+            self.resolver.resolve(&self.uri, &self.config, timeout)?
+        } else {
+            self.resolver.empty()
+        };
+        let details = ConnectionDetails {
+            uri: &self.uri,
+            addrs,
+            config: &self.config,
+            request_level: false,
+            resolver: &self.resolver,
+            now: Instant::Exact(now),
+            timeout,
+            current_time: Arc::new(|| Instant::Exact(time::Instant::now())),
+            run_connector: self.run.clone(),
+            // Nothing shuts connections down from outside: a call owns its
+            // connection, the pool its idle ones.
+            register_shutdown: Arc::new(|_| Ok(())),
+        };
+        (self.run)(&details)
+    }
+}
+
+impl fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dialer").field("uri", &self.uri).finish()
     }
 }
 
@@ -73,62 +156,6 @@ impl Resolver for ConnectResolver {
             return Ok(addrs);
         }
         self.dns.resolve(uri, config, timeout)
-    }
-}
-
-/// The outermost connector: fills in the addresses of a direct connection,
-/// then runs the usual chain (CONNECT proxy, [`TcpConnector`], rustls).
-#[derive(Debug)]
-pub struct ResolveOnConnect<C> {
-    inner: C,
-    resolver: ConnectResolver,
-}
-
-/// The connector the client's agent uses.
-pub fn connector() -> impl Connector<(), Out = impl Transport> {
-    let chain =
-        ().chain(ConnectProxyConnector::default())
-            .chain(TcpConnector)
-            .chain(RustlsConnector::default());
-    ResolveOnConnect {
-        inner: chain,
-        resolver: ConnectResolver::default(),
-    }
-}
-
-impl<C: Connector<()>> Connector<()> for ResolveOnConnect<C> {
-    type Out = C::Out;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<()>,
-    ) -> Result<Option<Self::Out>, Error> {
-        // Through a CONNECT proxy, the proxy resolves the target; the proxy's
-        // own address is resolved by ConnectProxyConnector with `resolver`.
-        let direct = details
-            .config
-            .proxy()
-            .is_none_or(|p| p.is_no_proxy(details.uri));
-        let addrs = if direct && details.addrs.is_empty() {
-            self.resolver
-                .resolve(details.uri, details.config, details.timeout)?
-        } else {
-            details.addrs.clone()
-        };
-        let resolved = ConnectionDetails {
-            uri: details.uri,
-            addrs,
-            config: details.config,
-            request_level: details.request_level,
-            resolver: &self.resolver,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
-            run_connector: details.run_connector.clone(),
-            register_shutdown: details.register_shutdown.clone(),
-        };
-        self.inner.connect(&resolved, chained)
     }
 }
 
