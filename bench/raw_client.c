@@ -13,7 +13,7 @@
  *   raw_client mem N        N calls between two RSS / allocation readings
  *   raw_client threads T N  T threads, one connection each, N calls in all
  *
- * RAW_SYSCALLS=ureq|peek adds system calls around each exchange (see below).
+ * RAW_SYSCALLS=lib adds the library's one extra system call per exchange (see below).
  */
 #include "common.h"
 
@@ -21,7 +21,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -155,38 +154,18 @@ static long content_length(const char *head, size_t n)
     return -1;
 }
 
-/* RAW_SYSCALLS: extra system calls around each exchange, to price them.
- *   ureq: what the library (ureq 3's TcpTransport and pool) does per call: a
- *         liveness probe when the connection leaves the pool and again when it
- *         returns (ioctl FIONBIO on, a 1-byte recv that gets EAGAIN, FIONBIO
- *         off), and SO_SNDTIMEO / SO_RCVTIMEO set before the write and the read;
- *   peek: the same probes as one recv(MSG_PEEK | MSG_DONTWAIT) each, and no
- *         timeout re-set: 4 system calls per call instead of 10.
- */
-static enum { EXTRA_NONE, EXTRA_UREQ, EXTRA_PEEK } extra;
+/* RAW_SYSCALLS=lib: the floor plus the one system call the library adds to
+ * each call: the liveness probe of the pooled connection before the request,
+ * one recv(MSG_PEEK | MSG_DONTWAIT) (3 system calls per call instead of 2).
+ * Over TLS a session ticket may be waiting: the peek leaves it for OpenSSL. */
+static int extra_probe;
 static const char *client_name = "raw";
 
-/* The probes peek (ureq's reads a byte and drops the connection if one
- * comes); over TLS a session ticket may be waiting, which is left for
- * OpenSSL to read. */
 static void probe(struct conn *c)
 {
     char b;
-    if (extra == EXTRA_UREQ) {
-        int on = 1, off = 0;
-        ioctl(c->fd, FIONBIO, &on);
-        (void)!recv(c->fd, &b, 1, MSG_PEEK);
-        ioctl(c->fd, FIONBIO, &off);
-    } else if (extra == EXTRA_PEEK) {
+    if (extra_probe)
         (void)!recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    }
-}
-
-static void set_timeout(struct conn *c, int which)
-{
-    struct timeval tv = {29, 999000};
-    if (extra == EXTRA_UREQ)
-        setsockopt(c->fd, SOL_SOCKET, which, &tv, sizeof tv);
 }
 
 /* One request, one response; returns 0 when it is a 200 with the status. */
@@ -196,14 +175,12 @@ __attribute__((noinline)) static int exchange(struct conn *c)
     const char *body_start = NULL;
     long cl = -1;
     probe(c);
-    set_timeout(c, SO_SNDTIMEO);
     while (sent < request_len) {
         long w = conn_write(c, request + sent, request_len - sent);
         if (w <= 0)
             return -1;
         sent += (size_t)w;
     }
-    set_timeout(c, SO_RCVTIMEO);
     for (;;) {
         if (!body_start) {
             body_start = find_header_end(c->buf, c->have);
@@ -230,7 +207,6 @@ __attribute__((noinline)) static int exchange(struct conn *c)
                  memmem(body_start, (size_t)cl, "\"status\":\"success\"", 18) != NULL;
         memmove(c->buf, c->buf + total, c->have - total);
         c->have -= total;
-        probe(c);
         return ok ? 0 : -1;
     }
 }
@@ -390,12 +366,11 @@ int main(int argc, char **argv)
     const char *mimic = getenv("RAW_SYSCALLS");
     if (!url)
         die("set FEISHU_BASE_URL");
-    if (mimic && strcmp(mimic, "ureq") == 0) {
-        extra = EXTRA_UREQ;
-        client_name = "raw+ureq-syscalls";
-    } else if (mimic && strcmp(mimic, "peek") == 0) {
-        extra = EXTRA_PEEK;
-        client_name = "raw+peek-probes";
+    if (mimic && strcmp(mimic, "lib") == 0) {
+        extra_probe = 1;
+        client_name = "raw+lib-syscalls";
+    } else if (mimic && *mimic) {
+        die("RAW_SYSCALLS: only \"lib\" is known");
     }
     parse_url(url);
     if (strcmp(mode, "seq") == 0)

@@ -174,6 +174,8 @@ http {
             add_header X-Tt-Logid 20260101000000BENCH0000000000000 always;
             return 200 '{"code":0,"msg":"success","data":{"status":"success"}}';
         }
+        # Requests served so far (for the server's CPU per request).
+        location = /bench_status { stub_status; }
         location / { return 404; }
     }
 }
@@ -199,6 +201,19 @@ EOF
     exit 1
 }
 
+# server_snapshot: "<nanoseconds the nginx workers have run> <requests served>"
+# (/proc/PID/schedstat: time on CPU in ns; stub_status: requests, counting
+# this status request itself).
+server_snapshot() {
+    local ns=0 pid t
+    for pid in $(pgrep -P "$NGINX_PID"); do
+        read -r t _ <"/proc/$pid/schedstat" && ns=$((ns + t))
+    done
+    local requests
+    requests="$(curl -sf "http://127.0.0.1:$HTTP_PORT/bench_status" | awk 'NR == 3 {print $3}')"
+    echo "$ns ${requests:-0}"
+}
+
 # ------------------------------------------------------------- clients ----
 # run_client SCHEME KIND ROUND CLIENT ARGS...: runs one client and appends its
 # result lines, tagged, to $RAW. A failing client fails the benchmark.
@@ -211,8 +226,7 @@ run_client() {
     case "$client" in
         lib) cmd=("$OUT/lib_client") ;;
         raw) cmd=("$OUT/raw_client") ;;
-        raw-ureq) cmd=(env RAW_SYSCALLS=ureq "$OUT/raw_client") ;;
-        raw-peek) cmd=(env RAW_SYSCALLS=peek "$OUT/raw_client") ;;
+        raw-lib) cmd=(env RAW_SYSCALLS=lib "$OUT/raw_client") ;;
         curl) cmd=("$OUT/curl_client") ;;
         sdk) cmd=("$VENV/bin/python" "$BENCH/sdk_client.py") ;;
     esac
@@ -225,11 +239,21 @@ run_client() {
     [ "$kind" = mem ] && pre+=(env LD_PRELOAD="$OUT/malloc_count.so")
     local vars=(FEISHU_BASE_URL="$url")
     [ -n "$ca" ] && vars+=(FEISHU_CA_FILE="$ca")
-    local output
+    local output before=""
+    [ "$kind" = seq ] && before="$(server_snapshot)"
     if ! output="$(env -u FEISHU_CA_FILE -u FEISHU_TIMEOUT_MS -u HTTPS_PROXY -u https_proxy -u HTTP_PROXY \
         -u http_proxy -u ALL_PROXY -u all_proxy -u REQUESTS_CA_BUNDLE "${vars[@]}" "${pre[@]}" "${cmd[@]}" "$@")"; then
         echo "run.sh: $client $kind over $scheme failed" >&2
         exit 1
+    fi
+    if [ -n "$before" ]; then
+        # The server's CPU per request over this client's run (its warm-up
+        # included): the other half of each call's time on one CPU.
+        local after
+        after="$(server_snapshot)"
+        output="$output$(awk -v b="$before" -v a="$after" 'BEGIN {
+            split(b, x, " "); split(a, y, " "); n = y[2] - x[2] - 1
+            if (n > 0) printf " server_cpu_per_call_ns=%.0f", (y[1] - x[1]) / n }')"
     fi
     while IFS= read -r line; do
         if [ -n "$line" ]; then
@@ -240,9 +264,9 @@ run_client() {
 }
 
 measure() {
-    # raw-ureq / raw-peek: the floor plus the library's system calls, and plus
-    # the cheaper probes suggested instead (see raw_client.c, RAW_SYSCALLS).
-    local clients=(raw curl lib sdk raw-ureq raw-peek)
+    # raw-lib: the floor plus the library's one extra system call per call
+    # (see raw_client.c, RAW_SYSCALLS).
+    local clients=(raw curl lib sdk raw-lib)
     log "per-call time: $ROUNDS rounds x ($CALLS calls per C client, $SDK_CALLS for the SDK), interleaved"
     for round in $(seq "$ROUNDS"); do
         # Rotate the order each round so that no client always runs first.

@@ -246,13 +246,17 @@ impl Client {
         handle: impl FnOnce(&Reply<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let run = |resp: &mut Response| -> Result<T, Error> {
-            let mut conn = match self.pool.take() {
+            // One reading of the clock serves the pool: the idle age of the
+            // connection taken, and the start of the idle time of the one put
+            // back (its request's start: an age counted a call too early).
+            let now = Instant::now();
+            let mut conn = match self.pool.take(now) {
                 Some(conn) => conn,
                 None => self.dial(deadline)?,
             };
             http::send(&mut *conn, deadline, write)?;
             if http::receive(&mut *conn, deadline, resp)? {
-                self.pool.put(conn);
+                self.pool.put(conn, now);
             }
             handle(&resp.reply())
         };

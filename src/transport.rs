@@ -382,10 +382,11 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Runs `op`, one blocking read or write system call, within `budget` (`None`:
-/// no limit). The socket timeout is set to [`coarse`]`(budget)` when it is not
-/// already; if the call times out or is interrupted with time left, the
-/// timeout is set to exactly what is left and the call made again.
+/// Runs `op`, one blocking read or write system call, within `budget` counted
+/// from `started` (`None`: no limit). The socket timeout is set to
+/// [`coarse`]`(budget)` when it is not already; if the call times out or is
+/// interrupted with time left, the timeout is set to exactly what is left and
+/// the call made again.
 /// Interrupted without a budget: returned for a read (ureq's rule: only a
 /// handler installed without SA_RESTART interrupts it, and it asked to be),
 /// retried for a write (as `write_all`).
@@ -393,10 +394,10 @@ fn within<T>(
     stream: &TcpStream,
     direction: Direction,
     current: &mut Option<time::Duration>,
-    budget: Option<time::Duration>,
+    budget: Option<(time::Duration, time::Instant)>,
     mut op: impl FnMut(&TcpStream) -> io::Result<T>,
 ) -> io::Result<T> {
-    let started = budget.map(|_| time::Instant::now());
+    let (budget, started) = (budget.map(|b| b.0), budget.map(|b| b.1));
     set_timeout(stream, direction, current, budget.map(coarse))?;
     loop {
         let err = match op(stream) {
@@ -447,18 +448,24 @@ impl Transport for TcpTransport {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
         let timeout = time_left(timeout.for_write())?;
+        // The budget is the whole write's: a partial write leaves less.
         let budget = timeout.not_zero().map(|t| *t);
         let started = budget.map(|_| time::Instant::now());
         let mut output = &self.buffers.output()[..amount];
+        let mut first = true;
         while !output.is_empty() {
-            // The budget is the whole write's: a partial write leaves less.
             let left = match (budget, started) {
-                (Some(b), Some(s)) => match b.checked_sub(s.elapsed()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Err(Error::Timeout(timeout.reason)),
-                },
+                (Some(b), Some(s)) if first => Some((b, s)),
+                (Some(b), Some(s)) => {
+                    let now = time::Instant::now();
+                    match b.checked_sub(now - s) {
+                        Some(left) if !left.is_zero() => Some((left, now)),
+                        _ => return Err(Error::Timeout(timeout.reason)),
+                    }
+                }
                 _ => None,
             };
+            first = false;
             let written = within(
                 &self.stream,
                 Direction::Write,
@@ -477,7 +484,7 @@ impl Transport for TcpTransport {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
         let timeout = time_left(timeout.for_read())?;
-        let budget = timeout.not_zero().map(|t| *t);
+        let budget = timeout.not_zero().map(|t| (*t, time::Instant::now()));
         let input = self.buffers.input_append_buf();
         let amount = within(
             &self.stream,

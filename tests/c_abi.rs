@@ -354,4 +354,42 @@ fn warm_calls_spawn_no_thread_and_resolve_nothing() {
         "{lookups} name lookups for 200 calls:\n{trace}"
     );
     assert!(lookups == 1, "the cold call resolved localhost:\n{trace}");
+
+    // The socket system calls: on a warm connection, a call is one liveness
+    // probe (recv MSG_PEEK|MSG_DONTWAIT), one send and one receive; nothing
+    // sets socket options or toggles blocking per call.
+    let log = out_dir().join("warm_calls.net.strace");
+    let out = Command::new(strace)
+        .args(["-f", "-qq", "-e", "trace=%network,ioctl,fcntl", "-o"])
+        .arg(&log)
+        .arg(&exe)
+        .arg("200")
+        .env_clear()
+        .env("FEISHU_BASE_URL", &url)
+        .output()
+        .expect("run strace");
+    assert!(out.status.success(), "{}", show(&out));
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let count = |name: &str| {
+        trace
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|c| c.starts_with(name))
+            })
+            .count()
+    };
+    let probes = trace.lines().filter(|l| l.contains("MSG_PEEK")).count();
+    let (sends, receives) = (count("sendto("), count("recvfrom(") - probes);
+    let others = trace.lines().count() - count("sendto(") - count("recvfrom(");
+    assert_eq!((sends, receives), (200, 200), "{trace}");
+    // The first call finds the pool empty: 199 probes.
+    assert_eq!(probes, 199, "{trace}");
+    // The cold call: the resolver's nscd probes, socket, connect (non-blocking,
+    // for its timeout), TCP_NODELAY, the first socket timeouts (11 here).
+    assert!(
+        others <= 16,
+        "{others} other socket calls for 200 calls:\n{trace}"
+    );
 }
