@@ -178,16 +178,22 @@ pub fn receive(
     resp: &mut Response,
 ) -> Result<bool, Error> {
     resp.clear();
-    let (framing, keep_alive) = read_head(conn, deadline, resp)?;
-    let body = match framing {
-        Framing::Empty => Ok(true),
-        Framing::Length(n) if n > MAX_BODY_LEN => Err(too_large()),
-        Framing::Length(n) => read_exact(conn, deadline, &mut resp.body, n).map(|_| true),
-        Framing::Chunked => read_chunked(conn, deadline, &mut resp.body).map(|_| true),
-        Framing::Close => read_to_end(conn, deadline, &mut resp.body).map(|_| false),
-    };
+    let body = read_head(conn, deadline, resp).and_then(|(framing, keep_alive)| {
+        match framing {
+            Framing::Empty => Ok(true),
+            Framing::Length(n) if n > MAX_BODY_LEN => Err(too_large()),
+            Framing::Length(n) => read_exact(conn, deadline, &mut resp.body, n).map(|_| true),
+            Framing::Chunked => read_chunked(conn, deadline, &mut resp.body).map(|_| true),
+            Framing::Close => read_to_end(conn, deadline, &mut resp.body).map(|_| false),
+        }
+        .map(|reusable| reusable && keep_alive)
+    });
     match body {
-        Ok(reusable) => Ok(reusable && keep_alive && conn.buffers().input().is_empty()),
+        Ok(reusable) => Ok(reusable && conn.buffers().input().is_empty()),
+        // Before the head was complete: no status.
+        Err(err) if resp.status == 0 => Err(err),
+        // A response had begun: its status and log id belong to the error,
+        // and a request that was answered is not repeated.
         Err(mut err) => {
             err.http_status = resp.status;
             err.log_id = crate::api::clean(resp.field(0).unwrap_or(""), 63);
@@ -214,6 +220,11 @@ fn read_head(
             match head.parse(input) {
                 Ok(httparse::Status::Complete(len)) => {
                     let status = head.code.unwrap_or(0);
+                    if status < 100 {
+                        return Err(protocol(&format!(
+                            "the server's reply has an invalid status code ({status:03})"
+                        )));
+                    }
                     if (100..200).contains(&status) {
                         if status == 101 {
                             return Err(protocol("the server switched protocols (HTTP 101)"));
@@ -221,8 +232,8 @@ fn read_head(
                         conn.buffers().input_consume(len);
                         continue;
                     }
-                    let parsed = parse_fields(head.version == Some(1), status, head.headers, resp);
                     resp.status = status;
+                    let parsed = parse_fields(head.version == Some(1), status, head.headers, resp);
                     conn.buffers().input_consume(len);
                     return parsed;
                 }
@@ -685,6 +696,11 @@ mod tests {
             let e = get(&pieces).unwrap_err();
             assert_eq!(e.kind, Kind::Protocol, "{want}: {e:?}");
             assert!(e.message.contains(want), "{want}: {}", e.message);
+            assert_eq!(e.retry, Retry::Never, "{want}");
+            // Once the head parsed, its status is the error's.
+            let parsed = response.starts_with(b"HTTP/1.1 200") && !want.contains("16 KiB");
+            let parsed = parsed && !want.contains("header fields");
+            assert_eq!(e.http_status, if parsed { 200 } else { 0 }, "{want}");
         }
     }
 

@@ -311,6 +311,19 @@ fn c_example_prints_statuses_and_errors() {
     assert_eq!(server.token_fetches(), 1);
 }
 
+/// The lines of an strace log whose system call's name starts with `name`
+/// (the name, not anywhere in the line: a path may hold "clone").
+fn syscalls(trace: &str, name: &str) -> usize {
+    trace
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|c| c.starts_with(name))
+        })
+        .count()
+}
+
 #[test]
 fn warm_calls_spawn_no_thread_and_resolve_nothing() {
     let strace = ["/usr/bin/strace", "/bin/strace"]
@@ -328,27 +341,23 @@ fn warm_calls_spawn_no_thread_and_resolve_nothing() {
     let exe = compile("cc", "c99", &["tests/c/warm_calls.c"], "warm_calls");
     // A host name, not an IP literal, so that a lookup would really happen.
     let url = format!("http://localhost:{}", server.addr().port());
-    let log = out_dir().join("warm_calls.strace");
-    let out = Command::new(strace)
-        .args(["-f", "-qq", "-e", "trace=clone,clone3,openat,connect", "-o"])
-        .arg(&log)
-        .arg(&exe)
-        .arg("200")
-        .env_clear()
-        .env("FEISHU_BASE_URL", &url)
-        .output()
-        .expect("run strace");
-    assert!(out.status.success(), "{}", show(&out));
-    let trace = std::fs::read_to_string(&log).unwrap();
-    // The system call's name, not anywhere in the line (a path may hold "clone").
-    let threads = trace
-        .lines()
-        .filter(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .is_some_and(|c| c.starts_with("clone"))
-        })
-        .count();
+    // 200 calls under strace, tracing `calls`; returns the trace.
+    let traced = |calls: &str, name: &str| {
+        let log = out_dir().join(name);
+        let out = Command::new(strace)
+            .args(["-f", "-qq", "-e", calls, "-o"])
+            .arg(&log)
+            .arg(&exe)
+            .arg("200")
+            .env_clear()
+            .env("FEISHU_BASE_URL", &url)
+            .output()
+            .expect("run strace");
+        assert!(out.status.success(), "{}", show(&out));
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let trace = traced("trace=clone,clone3,openat,connect", "warm_calls.strace");
+    let threads = syscalls(&trace, "clone");
     let lookups = trace.lines().filter(|l| l.contains("/etc/hosts")).count();
     assert_eq!(server.request_count(), 200);
     assert_eq!(server.connection_count(), 1);
@@ -366,28 +375,8 @@ fn warm_calls_spawn_no_thread_and_resolve_nothing() {
     // The socket system calls: on a warm connection, a call is one liveness
     // probe (recv MSG_PEEK|MSG_DONTWAIT), one send and one receive; nothing
     // sets socket options or toggles blocking per call.
-    let log = out_dir().join("warm_calls.net.strace");
-    let out = Command::new(strace)
-        .args(["-f", "-qq", "-e", "trace=%network,ioctl,fcntl", "-o"])
-        .arg(&log)
-        .arg(&exe)
-        .arg("200")
-        .env_clear()
-        .env("FEISHU_BASE_URL", &url)
-        .output()
-        .expect("run strace");
-    assert!(out.status.success(), "{}", show(&out));
-    let trace = std::fs::read_to_string(&log).unwrap();
-    let count = |name: &str| {
-        trace
-            .lines()
-            .filter(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .is_some_and(|c| c.starts_with(name))
-            })
-            .count()
-    };
+    let trace = traced("trace=%network,ioctl,fcntl", "warm_calls.net.strace");
+    let count = |name: &str| syscalls(&trace, name);
     let probes = trace.lines().filter(|l| l.contains("MSG_PEEK")).count();
     let (sends, receives) = (count("sendto("), count("recvfrom(") - probes);
     let others = trace.lines().count() - count("sendto(") - count("recvfrom(");
