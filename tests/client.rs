@@ -149,6 +149,38 @@ fn options_outlive_nothing_and_clients_outlive_options() {
 }
 
 #[test]
+fn every_framing_of_a_response_keeps_the_connection() {
+    // Content-Length (success, fail, a 404 platform error) and chunked with a
+    // chunk extension and a trailer: each read whole, one connection for all.
+    let server = Server::start();
+    let (_o, client) = client_for(&server);
+    for round in 0..3 {
+        for (id, rc, status) in [
+            ("chunked", FEISHU_OK, FeishuTaskStatus::Success),
+            ("fail", FEISHU_OK, FeishuTaskStatus::Fail),
+            ("err-1061003", 1061003, FeishuTaskStatus::Unknown),
+            ("chunked", FEISHU_OK, FeishuTaskStatus::Success),
+            ("process", FEISHU_OK, FeishuTaskStatus::Process),
+        ] {
+            let o = client.check(id);
+            assert_eq!(
+                (o.rc, o.status),
+                (rc, status),
+                "round {round}, {id}: {}",
+                o.message()
+            );
+        }
+    }
+    assert_eq!(server.request_count(), 15);
+    assert_eq!(server.connection_count(), 1);
+    // A response the client does not read to its end (too large) costs its
+    // connection; the next call opens another.
+    assert_eq!(client.check("oversized-chunked").rc, FEISHU_ERR_PROTOCOL);
+    assert_eq!(client.check("chunked").rc, FEISHU_OK);
+    assert_eq!(server.connection_count(), 2);
+}
+
+#[test]
 fn a_5xx_then_success_is_one_successful_call() {
     let server = Server::start();
     let (_o, client) = client_for(&server);

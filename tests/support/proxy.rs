@@ -33,14 +33,22 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+// Included here rather than by each test crate, so this file stays self-contained. A crate
+// that includes several of server.rs, proxy.rs and tls.rs (tests/tls_proxy.rs) compiles one
+// private copy per includer; none of its types cross from one to another.
+#[allow(clippy::duplicate_mod)]
+#[path = "listener.rs"]
+mod listener;
+
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
+
+use listener::{Connections, Listener, Settings};
 
 /// Largest accepted request head; a longer one gets 400 and a close.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -61,12 +69,19 @@ const POLL: Duration = Duration::from_millis(20);
 /// A peer that stops reading gets dropped after this.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const CHUNK: usize = 16 * 1024;
+/// Thread names and stop timing of the proxy's listener.
+const LISTENER: Settings = Settings {
+    accept_thread: "connect-proxy-accept",
+    connection_thread: "connect-proxy",
+    wake_timeout: Duration::from_millis(100),
+    stop_deadline: STOP_DEADLINE,
+};
 
 /// A running CONNECT proxy on `127.0.0.1`. Dropping it stops it.
 pub struct ConnectProxy {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: Mutex<Option<JoinHandle<()>>>,
+    /// The accept thread and the connections; dropping it stops the proxy.
+    listener: Listener,
 }
 
 impl ConnectProxy {
@@ -87,37 +102,36 @@ impl ConnectProxy {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("CONNECT proxy: no local address: {e}"));
+        let connections = Arc::new(Connections::default());
         let shared = Arc::new(Shared {
             credentials,
-            stopping: AtomicBool::new(false),
-            accepted: AtomicUsize::new(0),
+            connections: Arc::clone(&connections),
             tunnels: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
             connect_failures: AtomicUsize::new(0),
             targets: Mutex::new(Vec::new()),
-            sockets: Mutex::new(HashMap::new()),
-            threads: Mutex::new(Vec::new()),
         });
-        let for_thread = Arc::clone(&shared);
-        let accept = thread::Builder::new()
-            .name("connect-proxy-accept".into())
-            .spawn(move || accept_loop(listener, for_thread))
-            .unwrap_or_else(|e| panic!("CONNECT proxy: cannot spawn the accept thread: {e}"));
-        ConnectProxy {
+        let for_connections = Arc::clone(&shared);
+        let listener = Listener::start(
+            listener,
             addr,
-            shared,
-            accept: Mutex::new(Some(accept)),
-        }
+            connections,
+            &LISTENER,
+            |_| (),
+            move |id, client, ()| serve(&for_connections, id, client),
+        )
+        .unwrap_or_else(|e| panic!("CONNECT proxy: cannot spawn the accept thread: {e}"));
+        ConnectProxy { shared, listener }
     }
 
     /// The address clients connect to (`127.0.0.1:PORT`).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listener.addr()
     }
 
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// `http://user:password@127.0.0.1:PORT`. Characters outside the URI "unreserved" set are
@@ -128,13 +142,13 @@ impl ConnectProxy {
             "http://{}:{}@{}",
             percent_encode_userinfo(user),
             percent_encode_userinfo(password),
-            self.addr
+            self.addr()
         )
     }
 
     /// TCP connections accepted so far.
     pub fn accepted(&self) -> usize {
-        self.shared.accepted.load(Ordering::SeqCst)
+        self.listener.connections().accepted()
     }
 
     /// Successful CONNECTs: the target was reached. Counted before the 200 is sent.
@@ -177,24 +191,7 @@ impl ConnectProxy {
     /// shut down, and the threads are joined for at most [`STOP_DEADLINE`]. Idempotent; also
     /// done by `Drop`.
     pub fn stop(&self) {
-        let deadline = Instant::now() + STOP_DEADLINE;
-        self.shared.begin_stop();
-        let accept = lock(&self.accept).take();
-        if let Some(accept) = accept {
-            if !accept.is_finished() {
-                // Wake the blocking accept(); the loop sees the flag and ends.
-                let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
-            }
-            join_until(vec![accept], deadline);
-        }
-        let handlers = std::mem::take(&mut *lock(&self.shared.threads));
-        join_until(handlers, deadline);
-    }
-}
-
-impl Drop for ConnectProxy {
-    fn drop(&mut self) {
-        self.stop();
+        self.listener.stop();
     }
 }
 
@@ -234,98 +231,23 @@ fn percent_encode_userinfo(s: &str) -> String {
 struct Shared {
     /// `base64(user:password)` when authentication is required.
     credentials: Option<String>,
-    stopping: AtomicBool,
-    accepted: AtomicUsize,
+    /// The stopping flag and the registry of every connection's open sockets.
+    connections: Arc<Connections>,
     tunnels: AtomicUsize,
     rejected: AtomicUsize,
     connect_failures: AtomicUsize,
     targets: Mutex<Vec<String>>,
-    /// Clones of the open sockets of each connection, so `stop` can shut them down.
-    sockets: Mutex<HashMap<u64, Vec<TcpStream>>>,
-    /// Connection threads not yet known to be finished.
-    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shared {
     fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    fn begin_stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        // Unblocks every read and write in progress: reads return 0, writes fail.
-        for sockets in lock(&self.sockets).values() {
-            for socket in sockets {
-                let _ = socket.shutdown(Shutdown::Both);
-            }
-        }
-    }
-
-    /// Registers a clone of `socket` under connection `id`. False if the proxy is stopping
-    /// (checked under the lock `begin_stop` takes, so no socket escapes the shutdown).
-    fn track(&self, id: u64, socket: &TcpStream) -> bool {
-        let Ok(clone) = socket.try_clone() else {
-            return false;
-        };
-        let mut sockets = lock(&self.sockets);
-        if self.is_stopping() {
-            return false;
-        }
-        sockets.entry(id).or_default().push(clone);
-        true
-    }
-
-    fn untrack(&self, id: u64) {
-        lock(&self.sockets).remove(&id);
-    }
-}
-
-/// Removes a connection's sockets from the registry when the connection ends.
-struct Tracked<'a> {
-    shared: &'a Shared,
-    id: u64,
-}
-
-impl Drop for Tracked<'_> {
-    fn drop(&mut self) {
-        self.shared.untrack(self.id);
+        self.connections.is_stopping()
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Serving connections
 // ---------------------------------------------------------------------------------------------
-
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut next_id: u64 = 0;
-    loop {
-        let accepted = listener.accept();
-        if shared.is_stopping() {
-            return;
-        }
-        let client = match accepted {
-            Ok((client, _)) => client,
-            Err(_) => {
-                // E.g. out of file descriptors: back off a little and go on.
-                thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-        };
-        shared.accepted.fetch_add(1, Ordering::SeqCst);
-        next_id += 1;
-        let id = next_id;
-        let for_thread = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name(format!("connect-proxy-{id}"))
-            .spawn(move || serve(&for_thread, id, client));
-        // If the spawn failed, the closure (and the socket) is dropped: the client sees a close.
-        if let Ok(handle) = spawned {
-            let mut threads = lock(&shared.threads);
-            threads.retain(|t| !t.is_finished());
-            threads.push(handle);
-        }
-    }
-}
 
 /// What went wrong while reading the request head.
 enum HeadError {
@@ -348,11 +270,9 @@ struct ConnectRequest {
     authorization: Option<String>,
 }
 
+/// One client connection (already registered with the listener, which unregisters it when this
+/// returns): request head, checks, then the tunnel.
 fn serve(shared: &Shared, id: u64, client: TcpStream) {
-    if !shared.track(id, &client) {
-        return;
-    }
-    let _tracked = Tracked { shared, id };
     let _ = client.set_nodelay(true);
     if client.set_read_timeout(Some(POLL)).is_err()
         || client.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
@@ -406,7 +326,7 @@ fn serve(shared: &Shared, id: u64, client: TcpStream) {
         shared.connect_failures.fetch_add(1, Ordering::SeqCst);
         return respond_and_close(shared, &client, 502, "Bad Gateway", "");
     };
-    if !shared.track(id, &target) {
+    if !shared.connections.track(id, &target) {
         return;
     }
     let _ = target.set_nodelay(true);
@@ -644,19 +564,4 @@ fn is_retryable(e: &io::Error) -> bool {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Joins the threads that finish before `deadline`; the rest are left detached.
-fn join_until(mut handles: Vec<JoinHandle<()>>, deadline: Instant) {
-    loop {
-        let (done, pending): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| h.is_finished());
-        for handle in done {
-            let _ = handle.join();
-        }
-        if pending.is_empty() || Instant::now() >= deadline {
-            return;
-        }
-        handles = pending;
-        thread::sleep(Duration::from_millis(2));
-    }
 }

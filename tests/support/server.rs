@@ -46,14 +46,22 @@
 
 #![allow(dead_code)]
 
+// Included here rather than by each test crate, so this file stays self-contained. A crate
+// that includes several of server.rs, proxy.rs and tls.rs (tests/tls_proxy.rs) compiles one
+// private copy per includer; none of its types cross from one to another.
+#[allow(clippy::duplicate_mod)]
+#[path = "listener.rs"]
+mod listener;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use listener::{Connections, Listener, Settings};
 
 /// The one endpoint that serves tasks.
 pub const TASK_CHECK_PATH: &str = "/open-apis/drive/v1/files/task_check";
@@ -114,6 +122,13 @@ const LINGER: Duration = Duration::from_secs(1);
 const MAX_CHUNK_LINE: usize = 4096;
 /// Deepest nesting the token body's JSON reader accepts.
 const MAX_JSON_DEPTH: usize = 64;
+/// Thread names and stop timing of the server's listener.
+const LISTENER: Settings = Settings {
+    accept_thread: "mock-feishu-accept",
+    connection_thread: "mock-feishu-conn",
+    wake_timeout: Duration::from_millis(500),
+    stop_deadline: JOIN_DEADLINE,
+};
 
 /// What the server answers to one task_check request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,6 +151,9 @@ pub enum Reply {
     Oversized,
     /// The same body with `Transfer-Encoding: chunked` (64 KiB chunks), no Content-Length.
     OversizedChunked,
+    /// The body of `Status` with `Transfer-Encoding: chunked` in 7-byte chunks (the first
+    /// with a chunk extension) and a trailer field; keep-alive as usual.
+    Chunked(String),
     /// 200, body of 100 000 `[` then 100 000 `]`.
     DeepJson,
     /// Reads the request, then closes without a byte of response. Std has no stable way to
@@ -226,6 +244,7 @@ impl Reply {
 /// | `rate-limited` | `RateLimited { reset_secs: 3 }` |
 /// | `code-negative` / `code-huge` / `code-string` / `code-float` | 200 with `code` -5 / 4294967296 / `"1061003"` / 1.5 |
 /// | `html-502`, `redirect`, `garbage`, `oversized`, `oversized-chunked`, `deep-json`, `reset`, `truncated`, `stall`, `empty` | the reply of that name |
+/// | `chunked` | `Chunked("success")` |
 /// | `trickle` | `Trickle { interval_ms: 200 }` |
 /// | `nologid-1061003` | `NoLogid(404 / 1061003)` |
 /// | `after-<N>ms` (e.g. `after-1500ms`) | `process` until N ms after the first request for it, then `success` |
@@ -258,6 +277,7 @@ pub fn default_reply(task_id: &[u8]) -> Reply {
         "garbage" => Reply::Garbage,
         "oversized" => Reply::Oversized,
         "oversized-chunked" => Reply::OversizedChunked,
+        "chunked" => Reply::Chunked("success".to_owned()),
         "deep-json" => Reply::DeepJson,
         "reset" => Reply::Reset,
         "truncated" => Reply::Truncated,
@@ -321,10 +341,10 @@ impl Recorded {
 
 /// A running mock server. Dropping it stops it.
 pub struct Server {
-    /// Where clients connect (loopback if the listener is bound to an unspecified address).
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: Mutex<Option<JoinHandle<()>>>,
+    /// The accept thread and the connections; dropping it stops the server. Its address is
+    /// where clients connect (loopback if the socket is bound to an unspecified address).
+    listener: Listener,
 }
 
 impl Server {
@@ -339,25 +359,28 @@ impl Server {
         let listener = TcpListener::bind(addr)?;
         let local = connectable(listener.local_addr()?);
         let shared = Arc::new(Shared::default());
-        let for_thread = Arc::clone(&shared);
-        let accept = thread::Builder::new()
-            .name("mock-feishu-accept".into())
-            .spawn(move || accept_loop(listener, for_thread))?;
-        Ok(Server {
-            addr: local,
-            shared,
-            accept: Mutex::new(Some(accept)),
-        })
+        let for_accept = Arc::clone(&shared);
+        let for_connections = Arc::clone(&shared);
+        let listener = Listener::start(
+            listener,
+            local,
+            Arc::clone(&shared.connections),
+            &LISTENER,
+            // Counted on the accept thread, so a connection counts as soon as it is accepted.
+            move |_| for_accept.count_connection(),
+            move |_, stream, epoch| serve_connection(stream, &for_connections, epoch),
+        )?;
+        Ok(Server { shared, listener })
     }
 
     /// The address to connect to.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listener.addr()
     }
 
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// `base_url()` followed by `path_and_query`.
@@ -502,24 +525,7 @@ impl Server {
     /// trickling handlers wake up at once), and the threads are joined. Idempotent; also done
     /// by `Drop`.
     pub fn stop(&self) {
-        let deadline = Instant::now() + JOIN_DEADLINE;
-        self.shared.begin_stop();
-        let accept = lock(&self.accept).take();
-        if let Some(accept) = accept {
-            if !accept.is_finished() {
-                // Wake the blocking accept(); the loop sees the flag and ends.
-                let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500));
-            }
-            join_until(vec![accept], deadline);
-        }
-        let handlers = std::mem::take(&mut *lock(&self.shared.handlers));
-        join_until(handlers, deadline);
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
+        self.listener.stop();
     }
 }
 
@@ -550,16 +556,9 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
 
 #[derive(Default)]
 struct Shared {
-    /// Set once by `begin_stop`; checked by every loop.
-    stopping: AtomicBool,
-    /// The same flag under a mutex, so sleepers can wait on `stop_cv`.
-    stop_flag: Mutex<bool>,
-    stop_cv: Condvar,
+    /// The stopping flag (checked by every loop) and the registry of every open connection.
+    connections: Arc<Connections>,
     state: Mutex<State>,
-    /// A clone of every open connection, so `stop` can shut them down.
-    conns: Mutex<HashMap<u64, TcpStream>>,
-    /// Connection threads not yet known to be finished.
-    handlers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct State {
@@ -667,7 +666,7 @@ impl State {
 
 impl Shared {
     fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.connections.is_stopping()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -676,24 +675,14 @@ impl Shared {
 
     /// Sleeps for `duration` or until the server stops; true if it is stopping.
     fn wait_stop(&self, duration: Duration) -> bool {
-        let guard = lock(&self.stop_flag);
-        let (guard, _) = self
-            .stop_cv
-            .wait_timeout_while(guard, duration, |stopped| !*stopped)
-            .unwrap_or_else(PoisonError::into_inner);
-        *guard
+        self.connections.wait_stop(duration)
     }
 
-    fn begin_stop(&self) {
-        if self.stopping.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        *lock(&self.stop_flag) = true;
-        self.stop_cv.notify_all();
-        // Unblocks every read and write in progress: reads return 0, writes fail.
-        for stream in lock(&self.conns).values() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
+    /// Counts a newly accepted connection; returns the epoch to hand to `uncount_connection`.
+    fn count_connection(&self) -> u64 {
+        let mut state = self.state();
+        state.connections += 1;
+        state.epoch
     }
 
     /// The first request of a connection was an admin request: do not count the connection.
@@ -820,21 +809,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Joins the threads that finish before `deadline`; the rest are left detached.
-fn join_until(mut handles: Vec<JoinHandle<()>>, deadline: Instant) {
-    loop {
-        let (done, pending): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| h.is_finished());
-        for handle in done {
-            let _ = handle.join();
-        }
-        if pending.is_empty() || Instant::now() >= deadline {
-            return;
-        }
-        handles = pending;
-        thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// An address a client can connect to: an unspecified IP becomes loopback.
 fn connectable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
@@ -859,79 +833,8 @@ fn next_logid() -> String {
 // Accepting and serving connections
 // ---------------------------------------------------------------------------------------------
 
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut next_id: u64 = 0;
-    loop {
-        let accepted = listener.accept();
-        if shared.is_stopping() {
-            return;
-        }
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(_) => {
-                // E.g. out of file descriptors: back off a little and go on.
-                if shared.wait_stop(Duration::from_millis(10)) {
-                    return;
-                }
-                continue;
-            }
-        };
-        next_id += 1;
-        let id = next_id;
-        let Ok(tracked) = stream.try_clone() else {
-            continue;
-        };
-        let epoch = {
-            let mut state = shared.state();
-            state.connections += 1;
-            state.epoch
-        };
-        {
-            // Registered under the lock that `begin_stop` takes after setting the flag, so a
-            // connection is either shut down by `begin_stop` or refused here.
-            let mut conns = lock(&shared.conns);
-            if shared.is_stopping() {
-                let _ = stream.shutdown(Shutdown::Both);
-                return;
-            }
-            conns.insert(id, tracked);
-        }
-        let for_thread = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name(format!("mock-feishu-conn-{id}"))
-            .spawn(move || {
-                let _untrack = Untrack {
-                    shared: &for_thread,
-                    id,
-                };
-                serve_connection(stream, &for_thread, epoch);
-            });
-        match spawned {
-            Ok(handle) => {
-                let mut handlers = lock(&shared.handlers);
-                handlers.retain(|h| !h.is_finished());
-                handlers.push(handle);
-            }
-            Err(_) => {
-                // The closure (and the stream) is dropped; forget the clone too.
-                lock(&shared.conns).remove(&id);
-            }
-        }
-    }
-}
-
-/// Removes a connection's tracked clone when its thread ends, however it ends.
-struct Untrack<'a> {
-    shared: &'a Shared,
-    id: u64,
-}
-
-impl Drop for Untrack<'_> {
-    fn drop(&mut self) {
-        lock(&self.shared.conns).remove(&self.id);
-    }
-}
-
+/// One connection (already registered with the listener, which unregisters it when this
+/// returns): requests and responses until either side closes.
 fn serve_connection(stream: TcpStream, shared: &Shared, epoch: u64) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(POLL));
@@ -1425,11 +1328,10 @@ impl Conn<'_> {
     fn write_reply(&mut self, reply: &Reply, ctx: &Ctx<'_>) -> After {
         match reply {
             Reply::Status(status) => {
-                let body = format!(
-                    r#"{{"code":0,"msg":"success","data":{{"status":{}}}}}"#,
-                    json_string(status)
-                );
-                self.send(ctx, 200, Some(JSON), &[], body.as_bytes())
+                self.send(ctx, 200, Some(JSON), &[], status_body(status).as_bytes())
+            }
+            Reply::Chunked(status) => {
+                self.send_chunked(ctx, status_body(status).as_bytes(), 7, true)
             }
             Reply::Platform { http, code, msg } => {
                 let body = error_body(*code, msg, ctx);
@@ -1469,7 +1371,7 @@ impl Conn<'_> {
                 self.send(ctx, 200, Some(JSON), &[], &body)
             }
             Reply::Oversized => self.send(ctx, 200, Some(JSON), &[], &oversized_body()),
-            Reply::OversizedChunked => self.send_chunked(ctx, &oversized_body()),
+            Reply::OversizedChunked => self.send_chunked(ctx, &oversized_body(), 64 * 1024, false),
             Reply::Truncated => self.send_truncated(ctx),
             // Nothing is sent; `After::Abort` shuts the socket down and drops it.
             Reply::Reset => After::Abort,
@@ -1520,20 +1422,28 @@ impl Conn<'_> {
         }
     }
 
-    fn send_chunked(&mut self, ctx: &Ctx<'_>, body: &[u8]) -> After {
+    /// Sends `body` chunked in pieces of `size` bytes; `extras`: a chunk extension on the
+    /// first chunk and a trailer field, as a server may send them.
+    fn send_chunked(&mut self, ctx: &Ctx<'_>, body: &[u8], size: usize, extras: bool) -> After {
         let head = response_head(ctx, 200, Some(JSON), &[], None);
         if self.stream.write_all(head.as_bytes()).is_err() {
             return After::Abort;
         }
-        for chunk in body.chunks(64 * 1024) {
-            let mut out = format!("{:x}\r\n", chunk.len()).into_bytes();
+        for (i, chunk) in body.chunks(size).enumerate() {
+            let ext = if extras && i == 0 { ";name=value" } else { "" };
+            let mut out = format!("{:x}{ext}\r\n", chunk.len()).into_bytes();
             out.extend_from_slice(chunk);
             out.extend_from_slice(b"\r\n");
             if self.stream.write_all(&out).is_err() {
                 return After::Abort;
             }
         }
-        match self.stream.write_all(b"0\r\n\r\n") {
+        let end: &[u8] = if extras {
+            b"0\r\nX-Trailer: done\r\n\r\n"
+        } else {
+            b"0\r\n\r\n"
+        };
+        match self.stream.write_all(end) {
             Ok(()) if ctx.keep_alive => After::KeepAlive,
             Ok(()) => After::Close,
             Err(_) => After::Abort,
@@ -2072,6 +1982,14 @@ fn oversized_body() -> Vec<u8> {
     body.resize(body.len() + OVERSIZED_FILL, b'a');
     body.extend_from_slice(br#""}"#);
     body
+}
+
+/// The platform's success body for a task status.
+fn status_body(status: &str) -> String {
+    format!(
+        r#"{{"code":0,"msg":"success","data":{{"status":{}}}}}"#,
+        json_string(status)
+    )
 }
 
 /// A JSON string literal, quotes included.

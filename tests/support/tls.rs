@@ -27,14 +27,22 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+// Included here rather than by each test crate, so this file stays self-contained. A crate
+// that includes several of server.rs, proxy.rs and tls.rs (tests/tls_proxy.rs) compiles one
+// private copy per includer; none of its types cross from one to another.
+#[allow(clippy::duplicate_mod)]
+#[path = "listener.rs"]
+mod listener;
+
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
+
+use listener::{Connections, Listener, Settings};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -67,6 +75,13 @@ pub const LINGER: Duration = Duration::from_secs(1);
 pub const STOP_DEADLINE: Duration = Duration::from_millis(250);
 /// Size of the relay buffers.
 const CHUNK: usize = 16 * 1024;
+/// Thread names and stop timing of the front's listener.
+const LISTENER: Settings = Settings {
+    accept_thread: "tls-front-accept",
+    connection_thread: "tls-front",
+    wake_timeout: Duration::from_millis(100),
+    stop_deadline: STOP_DEADLINE,
+};
 
 // ---------------------------------------------------------------------------------------------
 // PKI
@@ -179,9 +194,9 @@ fn new_ca(common_name: &str) -> (rcgen::Certificate, KeyPair) {
 
 /// A TLS-terminating relay on `127.0.0.1` in front of a plain TCP backend. Dropping it stops it.
 pub struct TlsFront {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: Mutex<Option<JoinHandle<()>>>,
+    /// The accept thread and the connections; dropping it stops the front.
+    listener: Listener,
 }
 
 impl TlsFront {
@@ -198,32 +213,31 @@ impl TlsFront {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("TLS front: no local address: {e}"));
+        let connections = Arc::new(Connections::default());
         let shared = Arc::new(Shared {
             config,
             backend,
-            stopping: AtomicBool::new(false),
-            accepted: AtomicUsize::new(0),
+            connections: Arc::clone(&connections),
             handshakes_completed: AtomicUsize::new(0),
             handshakes_failed: AtomicUsize::new(0),
             backend_failures: AtomicUsize::new(0),
-            sockets: Mutex::new(HashMap::new()),
-            threads: Mutex::new(Vec::new()),
         });
-        let for_thread = Arc::clone(&shared);
-        let accept = thread::Builder::new()
-            .name("tls-front-accept".into())
-            .spawn(move || accept_loop(listener, for_thread))
-            .unwrap_or_else(|e| panic!("TLS front: cannot spawn the accept thread: {e}"));
-        TlsFront {
+        let for_connections = Arc::clone(&shared);
+        let listener = Listener::start(
+            listener,
             addr,
-            shared,
-            accept: Mutex::new(Some(accept)),
-        }
+            connections,
+            &LISTENER,
+            |_| (),
+            move |id, client, ()| serve(&for_connections, id, client),
+        )
+        .unwrap_or_else(|e| panic!("TLS front: cannot spawn the accept thread: {e}"));
+        TlsFront { shared, listener }
     }
 
     /// The address clients connect to (`127.0.0.1:PORT`).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listener.addr()
     }
 
     /// The backend the decrypted bytes go to.
@@ -233,18 +247,18 @@ impl TlsFront {
 
     /// `https://127.0.0.1:PORT`, no trailing slash.
     pub fn base_url(&self) -> String {
-        format!("https://{}", self.addr)
+        format!("https://{}", self.addr())
     }
 
     /// `https://localhost:PORT`, no trailing slash.
     pub fn base_url_localhost(&self) -> String {
-        format!("https://localhost:{}", self.addr.port())
+        format!("https://localhost:{}", self.addr().port())
     }
 
     /// TCP connections accepted so far. Counted before the handshake starts, so it is up to
     /// date as soon as a client has received anything.
     pub fn accepted(&self) -> usize {
-        self.shared.accepted.load(Ordering::SeqCst)
+        self.listener.connections().accepted()
     }
 
     /// Successful TLS handshakes so far. Counted before any byte is relayed to the backend.
@@ -286,124 +300,29 @@ impl TlsFront {
     /// down, and the threads are joined for at most [`STOP_DEADLINE`]. Idempotent; also done
     /// by `Drop`.
     pub fn stop(&self) {
-        let deadline = Instant::now() + STOP_DEADLINE;
-        self.shared.begin_stop();
-        let accept = lock(&self.accept).take();
-        if let Some(accept) = accept {
-            if !accept.is_finished() {
-                // Wake the blocking accept(); the loop sees the flag and ends.
-                let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
-            }
-            join_until(vec![accept], deadline);
-        }
-        let handlers = std::mem::take(&mut *lock(&self.shared.threads));
-        join_until(handlers, deadline);
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        self.stop();
+        self.listener.stop();
     }
 }
 
 struct Shared {
     config: Arc<ServerConfig>,
     backend: SocketAddr,
-    stopping: AtomicBool,
-    accepted: AtomicUsize,
+    /// The stopping flag and the registry of every connection's open sockets.
+    connections: Arc<Connections>,
     handshakes_completed: AtomicUsize,
     handshakes_failed: AtomicUsize,
     backend_failures: AtomicUsize,
-    /// Clones of the open sockets of each connection, so `stop` can shut them down.
-    sockets: Mutex<HashMap<u64, Vec<TcpStream>>>,
-    /// Connection threads not yet known to be finished.
-    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shared {
     fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    fn begin_stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        // Unblocks every read and write in progress: reads return 0, writes fail.
-        for sockets in lock(&self.sockets).values() {
-            for socket in sockets {
-                let _ = socket.shutdown(Shutdown::Both);
-            }
-        }
-    }
-
-    /// Registers a clone of `socket` under connection `id`. False if the front is stopping
-    /// (checked under the lock `begin_stop` takes, so no socket escapes the shutdown).
-    fn track(&self, id: u64, socket: &TcpStream) -> bool {
-        let Ok(clone) = socket.try_clone() else {
-            return false;
-        };
-        let mut sockets = lock(&self.sockets);
-        if self.is_stopping() {
-            return false;
-        }
-        sockets.entry(id).or_default().push(clone);
-        true
-    }
-
-    fn untrack(&self, id: u64) {
-        lock(&self.sockets).remove(&id);
+        self.connections.is_stopping()
     }
 }
 
-/// Removes a connection's sockets from the registry when the connection ends.
-struct Tracked<'a> {
-    shared: &'a Shared,
-    id: u64,
-}
-
-impl Drop for Tracked<'_> {
-    fn drop(&mut self) {
-        self.shared.untrack(self.id);
-    }
-}
-
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut next_id: u64 = 0;
-    loop {
-        let accepted = listener.accept();
-        if shared.is_stopping() {
-            return;
-        }
-        let client = match accepted {
-            Ok((client, _)) => client,
-            Err(_) => {
-                // E.g. out of file descriptors: back off a little and go on.
-                thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-        };
-        shared.accepted.fetch_add(1, Ordering::SeqCst);
-        next_id += 1;
-        let id = next_id;
-        let for_thread = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name(format!("tls-front-{id}"))
-            .spawn(move || serve(&for_thread, id, client));
-        // If the spawn failed, the closure (and the socket) is dropped: the client sees a close.
-        if let Ok(handle) = spawned {
-            let mut threads = lock(&shared.threads);
-            threads.retain(|t| !t.is_finished());
-            threads.push(handle);
-        }
-    }
-}
-
-/// One client connection: handshake, backend connect, then relay until both sides are done.
+/// One client connection (already registered with the listener, which unregisters it when this
+/// returns): handshake, backend connect, then relay until both sides are done.
 fn serve(shared: &Shared, id: u64, client: TcpStream) {
-    if !shared.track(id, &client) {
-        return;
-    }
-    let _tracked = Tracked { shared, id };
     let _ = client.set_nodelay(true);
     if client.set_read_timeout(Some(POLL)).is_err()
         || client.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
@@ -442,7 +361,7 @@ fn serve(shared: &Shared, id: u64, client: TcpStream) {
             return;
         }
     };
-    if !shared.track(id, &backend) {
+    if !shared.connections.track(id, &backend) {
         return;
     }
     let _ = backend.set_nodelay(true);
@@ -722,19 +641,4 @@ fn is_retryable(e: &io::Error) -> bool {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Joins the threads that finish before `deadline`; the rest are left detached.
-fn join_until(mut handles: Vec<JoinHandle<()>>, deadline: Instant) {
-    loop {
-        let (done, pending): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| h.is_finished());
-        for handle in done {
-            let _ = handle.join();
-        }
-        if pending.is_empty() || Instant::now() >= deadline {
-            return;
-        }
-        handles = pending;
-        thread::sleep(Duration::from_millis(2));
-    }
 }
