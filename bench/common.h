@@ -1,8 +1,19 @@
-/* Shared helpers of the benchmark clients: timing, medians, RSS, allocation
- * counts (when malloc_count.so is preloaded), and the common command line.
+/* Shared part of the benchmark clients: timing, medians, RSS, allocation
+ * counts (when malloc_count.so is preloaded), and the four measurements with
+ * their command line, the same for every client (bench_main):
  *
- * Every client prints one line of `key=value` pairs that bench/run.sh parses.
- * All times are in nanoseconds.
+ *   <client> seq N        open a connection and make the first call (timed as
+ *                         the "first call"), 1000 warm-up calls, N timed calls
+ *   <client> cold K       K times: open a new one, its first call, close it;
+ *                         medians of the open, the call and both
+ *   <client> mem N        warm-up, then N calls between two readings of VmRSS
+ *                         and of the allocation counters
+ *   <client> threads T N  T threads, each opens its own (for the library: the
+ *                         shared default client) and warms up; N calls in all
+ *
+ * A client is three functions (struct bench_client): open, call, close. Each
+ * prints one line of `key=value` pairs that bench/run.sh parses. All times are
+ * in nanoseconds.
  */
 #ifndef BENCH_COMMON_H
 #define BENCH_COMMON_H
@@ -10,6 +21,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +138,180 @@ static inline void die(const char *what)
 static inline long arg_long(int argc, char **argv, int i, long dflt)
 {
     return argc > i ? strtol(argv[i], NULL, 10) : dflt;
+}
+
+/* What a client is to the driver. `open` returns what `call` and `close` take
+ * (a connection, a handle, a client; NULL is allowed, e.g. for the library's
+ * default client) and exits the program when it cannot; `cold` says that it
+ * is for a cold call (a new client even where the warm modes share one).
+ * `call` makes one request and checks its answer. */
+struct bench_client {
+    const char *name;
+    void *(*open)(int cold);
+    void (*call)(void *state);
+    void (*close)(void *state);
+};
+
+static inline void bench_seq(const struct bench_client *c, long n)
+{
+    uint64_t *lat = malloc((size_t)n * sizeof *lat);
+    uint64_t t0, first, start, total, cpu0;
+    void *state;
+    long i;
+    if (!lat)
+        die("out of memory");
+    t0 = now_ns();
+    state = c->open(0);
+    c->call(state);
+    first = now_ns() - t0;
+    for (i = 0; i < BENCH_WARMUP; i++)
+        c->call(state);
+    cpu0 = cpu_ns();
+    start = now_ns();
+    for (i = 0; i < n; i++) {
+        uint64_t t = now_ns();
+        c->call(state);
+        lat[i] = now_ns() - t;
+    }
+    total = now_ns() - start;
+    cpu0 = cpu_ns() - cpu0;
+    c->close(state);
+    printf("first_call_ns=%" PRIu64 " ", first);
+    print_latencies(c->name, lat, (size_t)n, total, cpu0);
+    free(lat);
+}
+
+static inline void bench_cold(const struct bench_client *c, long k)
+{
+    uint64_t *create = malloc((size_t)k * sizeof *create);
+    uint64_t *first = malloc((size_t)k * sizeof *first);
+    uint64_t *both = malloc((size_t)k * sizeof *both);
+    long i;
+    if (!create || !first || !both || k < 1)
+        die("bad cold count");
+    for (i = 0; i < k; i++) {
+        uint64_t t0 = now_ns(), t1, t2;
+        void *state = c->open(1);
+        t1 = now_ns();
+        c->call(state);
+        t2 = now_ns();
+        c->close(state);
+        create[i] = t1 - t0;
+        first[i] = t2 - t1;
+        both[i] = t2 - t0;
+    }
+    printf("client=%s cold=%ld new_client_ns=%" PRIu64 " first_call_ns=%" PRIu64
+           " new_plus_first_ns=%" PRIu64 "\n",
+           c->name, k, median_u64(create, (size_t)k), median_u64(first, (size_t)k),
+           median_u64(both, (size_t)k));
+    free(create);
+    free(first);
+    free(both);
+}
+
+static inline void bench_mem(const struct bench_client *c, long n)
+{
+    struct alloc_counts a, b;
+    long rss_short, rss0, rss_half = 0, rss1, i;
+    int counting;
+    void *state = c->open(0);
+    for (i = 0; i < BENCH_WARMUP; i++)
+        c->call(state);
+    rss_short = rss_kb();
+    for (; i < BENCH_MEM_WARMUP; i++)
+        c->call(state);
+    rss0 = rss_kb();
+    counting = alloc_snapshot(&a) == 0;
+    for (i = 0; i < n; i++) {
+        c->call(state);
+        if (i == n / 2)
+            rss_half = rss_kb();
+    }
+    if (counting)
+        alloc_snapshot(&b);
+    rss1 = rss_kb();
+    c->close(state);
+    printf("client=%s calls=%ld warmup=%d rss_after_1000_kb=%ld rss_before_kb=%ld rss_half_kb=%ld "
+           "rss_after_kb=%ld rss_growth_kb=%ld settling_kb=%ld\n",
+           c->name, n, BENCH_MEM_WARMUP, rss_short, rss0, rss_half, rss1, rss1 - rss0,
+           rss0 - rss_short);
+    if (counting)
+        print_allocs(c->name, &a, &b, (size_t)n);
+}
+
+struct bench_worker {
+    pthread_t thread;
+    long calls;
+    const struct bench_client *client;
+    pthread_barrier_t *ready, *go;
+};
+
+static void *bench_work(void *arg)
+{
+    struct bench_worker *w = arg;
+    void *state = w->client->open(0);
+    long i;
+    for (i = 0; i < 50; i++) /* opens this thread's connection */
+        w->client->call(state);
+    pthread_barrier_wait(w->ready);
+    pthread_barrier_wait(w->go);
+    for (i = 0; i < w->calls; i++)
+        w->client->call(state);
+    w->client->close(state);
+    return NULL;
+}
+
+static inline void bench_threads(const struct bench_client *c, long t, long n)
+{
+    struct bench_worker *w = t > 0 ? calloc((size_t)t, sizeof *w) : NULL;
+    pthread_barrier_t ready, go;
+    uint64_t start, wall, cpu;
+    long i;
+    if (!w || n < 1)
+        die("bad thread count");
+    pthread_barrier_init(&ready, NULL, (unsigned)t + 1);
+    pthread_barrier_init(&go, NULL, (unsigned)t + 1);
+    for (i = 0; i < t; i++) {
+        w[i].calls = n / t + (i < n % t);
+        w[i].client = c;
+        w[i].ready = &ready;
+        w[i].go = &go;
+        if (pthread_create(&w[i].thread, NULL, bench_work, &w[i]) != 0)
+            die("pthread_create failed");
+    }
+    pthread_barrier_wait(&ready);
+    cpu = cpu_ns();
+    start = now_ns();
+    pthread_barrier_wait(&go);
+    for (i = 0; i < t; i++)
+        pthread_join(w[i].thread, NULL);
+    wall = now_ns() - start;
+    cpu = cpu_ns() - cpu;
+    printf("client=%s threads=%ld calls=%ld wall_ns=%" PRIu64 " cpu_per_call_ns=%" PRIu64
+           " calls_per_s=%.0f\n",
+           c->name, t, n, wall, cpu / (uint64_t)n, (double)n * 1e9 / (double)wall);
+    pthread_barrier_destroy(&ready);
+    pthread_barrier_destroy(&go);
+    free(w);
+}
+
+/* Runs the mode the command line asks for; returns 0, or 2 for bad usage. */
+static inline int bench_main(int argc, char **argv, const struct bench_client *c)
+{
+    const char *mode = argc > 1 ? argv[1] : "seq";
+    if (strcmp(mode, "seq") == 0)
+        bench_seq(c, arg_long(argc, argv, 2, 20000));
+    else if (strcmp(mode, "cold") == 0)
+        bench_cold(c, arg_long(argc, argv, 2, 50));
+    else if (strcmp(mode, "mem") == 0)
+        bench_mem(c, arg_long(argc, argv, 2, 100000));
+    else if (strcmp(mode, "threads") == 0)
+        bench_threads(c, arg_long(argc, argv, 2, 1), arg_long(argc, argv, 3, 20000));
+    else {
+        fprintf(stderr, "usage: %s seq N | cold K | mem N | threads T N\n", argv[0]);
+        return 2;
+    }
+    return 0;
 }
 
 #endif

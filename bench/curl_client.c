@@ -5,10 +5,9 @@
  * Server from the environment, like the library: FEISHU_BASE_URL,
  * FEISHU_CA_FILE (CURLOPT_CAINFO).
  *
- *   curl_client seq N   1000 warm-up calls, then N timed calls
- *   curl_client cold K  K times: a new easy handle (setup, connect,
- *                       handshake) and its first call
- *   curl_client mem N   N calls between two RSS / allocation readings
+ * The modes are those of common.h; what is opened is an easy handle (its
+ * connection is made by its first call), so each thread has its own: an easy
+ * handle is not to be used by two threads at once.
  */
 #include "common.h"
 
@@ -63,105 +62,45 @@ static void call(CURL *h, struct sink *s)
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (rc != CURLE_OK || status != 200 ||
         !memmem(s->buf, s->have, "\"status\":\"success\"", 18)) {
-        if (failures++ < 3)
+        if (__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED) < 3)
             fprintf(stderr, "curl_client: call failed: %s, HTTP %ld\n", curl_easy_strerror(rc),
                     status);
     }
 }
 
-static void run_seq(long n)
-{
-    static struct sink s;
-    uint64_t *lat = malloc((size_t)n * sizeof *lat);
-    uint64_t t0, first, start, total, cpu0;
+struct handle {
     CURL *h;
-    long i;
-    if (!lat)
+    struct sink s;
+};
+
+static void *curl_open(int cold)
+{
+    struct handle *c = malloc(sizeof *c);
+    (void)cold;
+    if (!c)
         die("out of memory");
-    t0 = now_ns();
-    h = new_handle(&s);
-    call(h, &s);
-    first = now_ns() - t0;
-    for (i = 0; i < BENCH_WARMUP; i++)
-        call(h, &s);
-    cpu0 = cpu_ns();
-    start = now_ns();
-    for (i = 0; i < n; i++) {
-        uint64_t t = now_ns();
-        call(h, &s);
-        lat[i] = now_ns() - t;
-    }
-    total = now_ns() - start;
-    cpu0 = cpu_ns() - cpu0;
-    curl_easy_cleanup(h);
-    printf("first_call_ns=%" PRIu64 " ", first);
-    print_latencies("curl", lat, (size_t)n, total, cpu0);
-    free(lat);
+    c->h = new_handle(&c->s);
+    return c;
 }
 
-static void run_cold(long k)
+static void curl_call(void *p)
 {
-    static struct sink s;
-    uint64_t *create = malloc((size_t)k * sizeof *create);
-    uint64_t *first = malloc((size_t)k * sizeof *first);
-    uint64_t *both = malloc((size_t)k * sizeof *both);
-    long i;
-    if (!create || !first || !both)
-        die("out of memory");
-    for (i = 0; i < k; i++) {
-        uint64_t t0 = now_ns(), t1, t2;
-        CURL *h = new_handle(&s);
-        t1 = now_ns();
-        call(h, &s);
-        t2 = now_ns();
-        curl_easy_cleanup(h);
-        create[i] = t1 - t0;
-        first[i] = t2 - t1;
-        both[i] = t2 - t0;
-    }
-    printf("client=curl cold=%ld new_client_ns=%" PRIu64 " first_call_ns=%" PRIu64
-           " new_plus_first_ns=%" PRIu64 "\n",
-           k, median_u64(create, (size_t)k), median_u64(first, (size_t)k),
-           median_u64(both, (size_t)k));
-    free(create);
-    free(first);
-    free(both);
+    struct handle *c = p;
+    call(c->h, &c->s);
 }
 
-static void run_mem(long n)
+static void curl_close(void *p)
 {
-    static struct sink s;
-    struct alloc_counts a, b;
-    long rss_short, rss0, rss_half = 0, rss1, i;
-    int counting;
-    CURL *h = new_handle(&s);
-    for (i = 0; i < BENCH_WARMUP; i++)
-        call(h, &s);
-    rss_short = rss_kb();
-    for (; i < BENCH_MEM_WARMUP; i++)
-        call(h, &s);
-    rss0 = rss_kb();
-    counting = alloc_snapshot(&a) == 0;
-    for (i = 0; i < n; i++) {
-        call(h, &s);
-        if (i == n / 2)
-            rss_half = rss_kb();
-    }
-    if (counting)
-        alloc_snapshot(&b);
-    rss1 = rss_kb();
-    curl_easy_cleanup(h);
-    printf("client=curl calls=%ld warmup=%d rss_after_1000_kb=%ld rss_before_kb=%ld rss_half_kb=%ld "
-           "rss_after_kb=%ld rss_growth_kb=%ld settling_kb=%ld\n",
-           n, BENCH_MEM_WARMUP, rss_short, rss0, rss_half, rss1, rss1 - rss0, rss0 - rss_short);
-    if (counting)
-        print_allocs("curl", &a, &b, (size_t)n);
+    struct handle *c = p;
+    curl_easy_cleanup(c->h);
+    free(c);
 }
 
 int main(int argc, char **argv)
 {
-    const char *mode = argc > 1 ? argv[1] : "seq";
+    static const struct bench_client curl = {"curl", curl_open, curl_call, curl_close};
     const char *base = getenv("FEISHU_BASE_URL");
+    int rc;
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!base)
         die("set FEISHU_BASE_URL");
@@ -173,15 +112,8 @@ int main(int argc, char **argv)
         die("curl_global_init failed");
     headers = curl_slist_append(headers, "Accept: application/json");
     headers = curl_slist_append(headers, "Authorization: Bearer " BENCH_TOKEN);
-    if (strcmp(mode, "seq") == 0)
-        run_seq(arg_long(argc, argv, 2, 20000));
-    else if (strcmp(mode, "cold") == 0)
-        run_cold(arg_long(argc, argv, 2, 50));
-    else if (strcmp(mode, "mem") == 0)
-        run_mem(arg_long(argc, argv, 2, 100000));
-    else
-        die("usage: curl_client seq N | cold K | mem N");
+    rc = bench_main(argc, argv, &curl);
     curl_slist_free_all(headers);
     curl_global_cleanup();
-    return failures ? 1 : 0;
+    return rc ? rc : failures ? 1 : 0;
 }

@@ -8,10 +8,8 @@
  * Server from the environment, like the library: FEISHU_BASE_URL
  * (http(s)://IPv4:port), FEISHU_CA_FILE.
  *
- *   raw_client seq N        1000 warm-up calls, then N timed calls
- *   raw_client cold K       K times: connect (+ handshake) and one call
- *   raw_client mem N        N calls between two RSS / allocation readings
- *   raw_client threads T N  T threads, one connection each, N calls in all
+ * The modes are those of common.h; a connection is what is opened (connect
+ * and, over https, the handshake), so each thread has its own.
  *
  * RAW_SYSCALLS=lib adds the library's one extra system call per exchange (see below).
  */
@@ -20,7 +18,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -159,7 +156,6 @@ static long content_length(const char *head, size_t n)
  * one recv(MSG_PEEK | MSG_DONTWAIT) (3 system calls per call instead of 2).
  * Over TLS a session ticket may be waiting: the peek leaves it for OpenSSL. */
 static int extra_probe;
-static const char *client_name = "raw";
 
 static void probe(struct conn *c)
 {
@@ -213,7 +209,18 @@ __attribute__((noinline)) static int exchange(struct conn *c)
 
 static int failures;
 
-static void call(struct conn *c)
+static void *raw_open(int cold)
+{
+    struct conn *c = malloc(sizeof *c);
+    (void)cold;
+    if (!c)
+        die("out of memory");
+    if (conn_open(c) != 0)
+        die("connect failed");
+    return c;
+}
+
+static void raw_call(void *c)
 {
     if (exchange(c) != 0) {
         fprintf(stderr, "raw_client: exchange failed\n");
@@ -222,168 +229,32 @@ static void call(struct conn *c)
     }
 }
 
-static void run_seq(long n)
+static void raw_close(void *c)
 {
-    static struct conn c;
-    uint64_t *lat = malloc((size_t)n * sizeof *lat);
-    uint64_t t0, first, start, total, cpu0;
-    long i;
-    if (!lat)
-        die("out of memory");
-    t0 = now_ns();
-    if (conn_open(&c) != 0)
-        die("connect failed");
-    call(&c);
-    first = now_ns() - t0;
-    for (i = 0; i < BENCH_WARMUP; i++)
-        call(&c);
-    cpu0 = cpu_ns();
-    start = now_ns();
-    for (i = 0; i < n; i++) {
-        uint64_t t = now_ns();
-        call(&c);
-        lat[i] = now_ns() - t;
-    }
-    total = now_ns() - start;
-    cpu0 = cpu_ns() - cpu0;
-    conn_close(&c);
-    printf("first_call_ns=%" PRIu64 " ", first);
-    print_latencies(client_name, lat, (size_t)n, total, cpu0);
-    free(lat);
-}
-
-static void run_cold(long k)
-{
-    static struct conn c;
-    uint64_t *first = malloc((size_t)k * sizeof *first);
-    long i;
-    if (!first)
-        die("out of memory");
-    for (i = 0; i < k; i++) {
-        uint64_t t0 = now_ns();
-        if (conn_open(&c) != 0)
-            die("connect failed");
-        call(&c);
-        first[i] = now_ns() - t0;
-        conn_close(&c);
-    }
-    printf("client=raw cold=%ld new_client_ns=0 first_call_ns=%" PRIu64
-           " new_plus_first_ns=%" PRIu64 "\n",
-           k, median_u64(first, (size_t)k), first[k / 2]);
-    free(first);
-}
-
-static void run_mem(long n)
-{
-    static struct conn c;
-    struct alloc_counts a, b;
-    long rss_short, rss0, rss_half = 0, rss1, i;
-    int counting;
-    if (conn_open(&c) != 0)
-        die("connect failed");
-    for (i = 0; i < BENCH_WARMUP; i++)
-        call(&c);
-    rss_short = rss_kb();
-    for (; i < BENCH_MEM_WARMUP; i++)
-        call(&c);
-    rss0 = rss_kb();
-    counting = alloc_snapshot(&a) == 0;
-    for (i = 0; i < n; i++) {
-        call(&c);
-        if (i == n / 2)
-            rss_half = rss_kb();
-    }
-    if (counting)
-        alloc_snapshot(&b);
-    rss1 = rss_kb();
-    conn_close(&c);
-    printf("client=raw calls=%ld warmup=%d rss_after_1000_kb=%ld rss_before_kb=%ld rss_half_kb=%ld "
-           "rss_after_kb=%ld rss_growth_kb=%ld settling_kb=%ld\n",
-           n, BENCH_MEM_WARMUP, rss_short, rss0, rss_half, rss1, rss1 - rss0, rss0 - rss_short);
-    if (counting)
-        print_allocs("raw", &a, &b, (size_t)n);
-}
-
-struct worker {
-    pthread_t thread;
-    long calls;
-    struct conn c;
-};
-
-static pthread_barrier_t ready, go;
-
-static void *work(void *arg)
-{
-    struct worker *w = arg;
-    long i;
-    if (conn_open(&w->c) != 0)
-        die("connect failed");
-    for (i = 0; i < 50; i++)
-        call(&w->c);
-    pthread_barrier_wait(&ready);
-    pthread_barrier_wait(&go);
-    for (i = 0; i < w->calls; i++)
-        call(&w->c);
-    conn_close(&w->c);
-    return NULL;
-}
-
-static void run_threads(long t, long n)
-{
-    struct worker *w = calloc((size_t)t, sizeof *w);
-    uint64_t start, wall, cpu;
-    long i;
-    if (!w || t < 1)
-        die("bad thread count");
-    if (use_tls && !tls_ctx)
-        tls_init();
-    pthread_barrier_init(&ready, NULL, (unsigned)t + 1);
-    pthread_barrier_init(&go, NULL, (unsigned)t + 1);
-    for (i = 0; i < t; i++) {
-        w[i].calls = n / t + (i < n % t);
-        if (pthread_create(&w[i].thread, NULL, work, &w[i]) != 0)
-            die("pthread_create failed");
-    }
-    pthread_barrier_wait(&ready);
-    cpu = cpu_ns();
-    start = now_ns();
-    pthread_barrier_wait(&go);
-    for (i = 0; i < t; i++)
-        pthread_join(w[i].thread, NULL);
-    wall = now_ns() - start;
-    cpu = cpu_ns() - cpu;
-    printf("client=raw threads=%ld calls=%ld wall_ns=%" PRIu64 " cpu_per_call_ns=%" PRIu64
-           " calls_per_s=%.0f\n",
-           t, n, wall, cpu / (uint64_t)n, (double)n * 1e9 / (double)wall);
-    free(w);
+    conn_close(c);
+    free(c);
 }
 
 int main(int argc, char **argv)
 {
-    const char *mode = argc > 1 ? argv[1] : "seq";
+    struct bench_client raw = {"raw", raw_open, raw_call, raw_close};
     const char *url = getenv("FEISHU_BASE_URL");
-    setvbuf(stdout, NULL, _IOLBF, 0);
     const char *mimic = getenv("RAW_SYSCALLS");
+    int rc;
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (!url)
         die("set FEISHU_BASE_URL");
     if (mimic && strcmp(mimic, "lib") == 0) {
         extra_probe = 1;
-        client_name = "raw+lib-syscalls";
+        raw.name = "raw+lib-syscalls";
     } else if (mimic && *mimic) {
         die("RAW_SYSCALLS: only \"lib\" is known");
     }
     parse_url(url);
-    if (strcmp(mode, "seq") == 0)
-        run_seq(arg_long(argc, argv, 2, 20000));
-    else if (strcmp(mode, "cold") == 0)
-        run_cold(arg_long(argc, argv, 2, 50));
-    else if (strcmp(mode, "mem") == 0)
-        run_mem(arg_long(argc, argv, 2, 100000));
-    else if (strcmp(mode, "threads") == 0)
-        run_threads(arg_long(argc, argv, 2, 1), arg_long(argc, argv, 3, 20000));
-    else
-        die("usage: raw_client seq N | cold K | mem N | threads T N");
+    if (use_tls && argc > 1 && strcmp(argv[1], "threads") == 0)
+        tls_init(); /* once, before the threads race to it */
+    rc = bench_main(argc, argv, &raw);
     if (tls_ctx)
         SSL_CTX_free(tls_ctx);
-    return failures ? 1 : 0;
+    return rc ? rc : failures ? 1 : 0;
 }

@@ -298,13 +298,15 @@ def main():
     for t in (1, 2, 8, 32):
         lib = pick(rows, kind="threads", client="lib", threads=t)
         raw = pick(rows, kind="threads", client="raw", threads=t)
-        lt, rt = med(lib, "calls_per_s"), med(raw, "calls_per_s")
-        lc, rc = med(lib, "cpu_per_call_ns"), med(raw, "cpu_per_call_ns")
+        crl = pick(rows, kind="threads", client="curl", threads=t)
+        lt, rt, ct = med(lib, "calls_per_s"), med(raw, "calls_per_s"), med(crl, "calls_per_s")
+        lc, rc, cc = (med(x, "cpu_per_call_ns") for x in (lib, raw, crl))
         w(
             f"| Throughput, {t} thread{'s' if t > 1 else ''}, plain HTTP, calls/s <sub>(CPU per call)</sub> | "
             f"{f'{lt:,.0f}' if lt else '—'} <sub>({us(lc)}; shared default client)</sub> | "
-            f"{f'{rt:,.0f}' if rt else '—'} <sub>({us(rc)}; a connection per thread)</sub> | | | "
-            f"{ratio(rt, lt)} | | |"
+            f"{f'{rt:,.0f}' if rt else '—'} <sub>({us(rc)}; a connection per thread)</sub> | "
+            f"{f'{ct:,.0f}' if ct else '—'} <sub>({us(cc)}; a handle per thread)</sub> | | "
+            f"{ratio(rt, lt)} | {ratio(ct, lt)} | |"
         )
 
     n_c = seq["http", "lib"]["calls"]
@@ -329,7 +331,7 @@ def main():
         f"after a warm-up; median of the rounds' per-call medians, with the rounds' range in small type.  "
     )
     print(
-        "Ratios are of times (> 1× = the library is slower); for throughput, floor calls/s ÷ library calls/s. "
+        "Ratios are of times (> 1× = the library is slower); for throughput, the other client's calls/s ÷ the library's (< 1× = the library serves more). "
         "Client CPU per call is the client process's user + system time over the timed calls ÷ calls: "
         "less sensitive to a busy machine than wall time (on loopback it includes some of the kernel's "
         "TCP work for the server's side). "

@@ -294,7 +294,7 @@ measure() {
     log "throughput: 1, 2, 8, 32 threads, $THREAD_CALLS calls each, $ROUNDS rounds"
     for round in $(seq "$ROUNDS"); do
         for t in 1 2 8 32; do
-            for c in lib raw; do run_client http threads "$round" "$c" threads "$t" "$THREAD_CALLS"; done
+            for c in lib raw curl; do run_client http threads "$round" "$c" threads "$t" "$THREAD_CALLS"; done
         done
     done
 }

@@ -1,0 +1,245 @@
+//! The benchmark's C clients (`bench/`) build with warnings as errors and
+//! measure what they claim: every mode of `lib_client` drives the library
+//! through its C ABI against the mock server, which counts the requests each
+//! mode must make; a failed call fails the run; the floor and the libcurl
+//! client send the same requests. Nothing here is timed (the numbers are
+//! `bench/run.sh`'s job).
+
+#[path = "support/native.rs"]
+mod native;
+#[path = "support/server.rs"]
+mod server;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use native::{root, show};
+use server::{Reply, Server};
+
+/// The task id every bench client asks for (common.h's BENCH_TASK_ID).
+const TASK_ID: &str = "7360595374803812356";
+/// Calls a run makes besides the ones asked for: BENCH_WARMUP, BENCH_MEM_WARMUP
+/// and the per-thread warm-up of common.h.
+const WARMUP: usize = 1000;
+const MEM_WARMUP: usize = 10_000;
+const THREAD_WARMUP: usize = 50;
+
+fn have_header(header: &str) -> bool {
+    let probe = native::scratch_dir("bench").join(format!("probe-{}.c", header.replace('/', "_")));
+    std::fs::write(
+        &probe,
+        format!("#include <{header}>\nint main(void) {{ return 0; }}\n"),
+    )
+    .unwrap();
+    Command::new("cc")
+        .args(["-fsyntax-only"])
+        .arg(&probe)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Builds bench/<name>.c as bench/run.sh does, with -Werror added.
+fn build(name: &str, libs: &[&str]) -> PathBuf {
+    let lib = native::lib_dir("bench");
+    let exe = native::scratch_dir("bench").join(name);
+    let out = Command::new("cc")
+        .args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"])
+        .arg(format!("-I{}", root().join("include").display()))
+        .arg(format!("-I{}", root().join("bench").display()))
+        .arg("-o")
+        .arg(&exe)
+        .arg(root().join("bench").join(format!("{name}.c")))
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(libs)
+        .args(["-lpthread", "-ldl"])
+        .output()
+        .expect("run cc");
+    assert!(
+        out.status.success(),
+        "cc bench/{name}.c failed\n{}",
+        show(&out)
+    );
+    exe
+}
+
+/// lib_client, built once for all the tests of this file.
+fn lib_client() -> PathBuf {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| build("lib_client", &["-lfeishu_task"]))
+        .clone()
+}
+
+fn run(exe: &Path, args: &[&str], server: &Server, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(exe);
+    cmd.args(args)
+        .env_clear()
+        .env("FEISHU_BASE_URL", server.base_url());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run a bench client")
+}
+
+/// Runs one mode: expects success and exactly `requests` new requests at the
+/// server; returns the fields of each output line (`key=value` pairs).
+fn measure(
+    exe: &Path,
+    args: &[&str],
+    server: &Server,
+    requests: usize,
+    env: &[(&str, &str)],
+) -> Vec<HashMap<String, String>> {
+    let before = server.request_count();
+    let out = run(exe, args, server, env);
+    assert!(out.status.success(), "{exe:?} {args:?}\n{}", show(&out));
+    assert_eq!(
+        server.request_count() - before,
+        requests,
+        "{exe:?} {args:?} made the wrong number of requests\n{}",
+        show(&out)
+    );
+    let lines: Vec<HashMap<String, String>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect();
+    assert!(!lines.is_empty(), "no output\n{}", show(&out));
+    lines
+}
+
+fn num(fields: &HashMap<String, String>, key: &str) -> f64 {
+    fields
+        .get(key)
+        .unwrap_or_else(|| panic!("no {key} in {fields:?}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {fields:?}"))
+}
+
+#[test]
+fn lib_client_measures_every_mode_through_the_c_abi() {
+    let server = Server::start();
+    let exe = lib_client();
+
+    let seq = &measure(&exe, &["seq", "200"], &server, 1 + WARMUP + 200, &[])[0];
+    assert_eq!(seq["client"], "lib");
+    assert_eq!(num(seq, "calls"), 200.0);
+    assert!(num(seq, "min_ns") > 0.0 && num(seq, "min_ns") <= num(seq, "p50_ns"));
+    assert!(num(seq, "p50_ns") <= num(seq, "p99_ns"));
+    assert!(num(seq, "first_call_ns") > 0.0);
+
+    // A cold call is a new client: its own connection each time.
+    let conns = server.connection_count();
+    let cold = &measure(&exe, &["cold", "3"], &server, 3, &[])[0];
+    assert_eq!(num(cold, "cold"), 3.0);
+    assert_eq!(server.connection_count() - conns, 3);
+    assert!(num(cold, "new_plus_first_ns") >= num(cold, "first_call_ns"));
+
+    let threads = &measure(
+        &exe,
+        &["threads", "4", "400"],
+        &server,
+        4 * THREAD_WARMUP + 400,
+        &[],
+    )[0];
+    assert_eq!(num(threads, "threads"), 4.0);
+    assert_eq!(num(threads, "calls"), 400.0);
+    assert!(num(threads, "calls_per_s") > 0.0);
+
+    // The allocation counter, preloaded as run.sh does: every allocation a
+    // call makes is freed by the same call.
+    let counter = native::scratch_dir("bench").join("malloc_count.so");
+    let out = Command::new("cc")
+        .args(["-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o"])
+        .arg(&counter)
+        .arg(root().join("bench/malloc_count.c"))
+        .output()
+        .expect("run cc");
+    assert!(out.status.success(), "{}", show(&out));
+    let preload = counter.to_str().unwrap();
+    let mem = measure(
+        &exe,
+        &["mem", "500"],
+        &server,
+        MEM_WARMUP + 500,
+        &[("LD_PRELOAD", preload)],
+    );
+    assert_eq!(mem.len(), 2, "{mem:?}");
+    assert!(num(&mem[0], "rss_after_kb") > 0.0);
+    assert_eq!(num(&mem[1], "calls"), 500.0);
+    assert_eq!(
+        num(&mem[1], "allocs_per_call"),
+        num(&mem[1], "frees_per_call")
+    );
+}
+
+#[test]
+fn a_failed_call_fails_the_benchmark() {
+    let server = Server::start();
+    let exe = lib_client();
+    server.set_sequence(TASK_ID, vec![Reply::not_found()]);
+    let out = run(&exe, &["seq", "10"], &server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("call failed: rc=1061003"), "{stderr}");
+
+    let out = run(&exe, &["sideways"], &server, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+#[test]
+fn floor_and_libcurl_clients_send_the_same_requests() {
+    let missing: Vec<&str> = ["openssl/ssl.h", "curl/curl.h"]
+        .into_iter()
+        .filter(|h| !have_header(h))
+        .collect();
+    if !missing.is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must build the bench clients, but {missing:?} are not installed"
+        );
+        eprintln!("SKIPPED floor_and_libcurl_clients_send_the_same_requests: no {missing:?}");
+        return;
+    }
+    let server = Server::start();
+    for (name, client, libs) in [
+        ("raw_client", "raw", &["-lssl", "-lcrypto"][..]),
+        ("curl_client", "curl", &["-lcurl"][..]),
+    ] {
+        let exe = build(name, libs);
+        let seq = &measure(&exe, &["seq", "100"], &server, 1 + WARMUP + 100, &[])[0];
+        assert_eq!(seq["client"], client);
+        let threads = &measure(
+            &exe,
+            &["threads", "2", "100"],
+            &server,
+            2 * THREAD_WARMUP + 100,
+            &[],
+        )[0];
+        assert_eq!(num(threads, "calls"), 100.0);
+        let last = server.last_request().expect("a request");
+        assert_eq!(last.path, "/open-apis/drive/v1/files/task_check");
+        assert_eq!(last.raw_query, format!("task_id={TASK_ID}"));
+        assert!(
+            last.header("authorization")
+                .is_some_and(|v| v.starts_with("Bearer t-")),
+            "{last:?}"
+        );
+    }
+    // RAW_SYSCALLS=lib is the same exchange plus a probe.
+    let exe = native::scratch_dir("bench").join("raw_client");
+    let seq = &measure(
+        &exe,
+        &["seq", "50"],
+        &server,
+        1 + WARMUP + 50,
+        &[("RAW_SYSCALLS", "lib")],
+    )[0];
+    assert_eq!(seq["client"], "raw+lib-syscalls");
+}
