@@ -297,3 +297,18 @@ fn join_until(mut handles: Vec<JoinHandle<()>>, deadline: Instant) {
         thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// Polls `cond` every 5 ms until it holds (true) or `timeout` passes (false): for a server's
+/// counters that are updated after the client already has its answer.
+pub fn poll_until(timeout: Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}

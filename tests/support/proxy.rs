@@ -175,16 +175,7 @@ impl ConnectProxy {
 
     /// Polls `cond` every 5 ms until it holds (true) or `timeout` passes (false).
     pub fn wait_for(&self, timeout: Duration, cond: impl Fn(&ConnectProxy) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
+        listener::poll_until(timeout, || cond(self))
     }
 
     /// Stops the proxy: no new connections, every open socket (client and target sides) is

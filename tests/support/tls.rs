@@ -284,16 +284,7 @@ impl TlsFront {
     /// Polls `cond` every 5 ms until it holds (true) or `timeout` passes (false). For the
     /// counters that are updated after the client already has its answer.
     pub fn wait_for(&self, timeout: Duration, cond: impl Fn(&TlsFront) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
+        listener::poll_until(timeout, || cond(self))
     }
 
     /// Stops the front: no new connections, every open one (both of its sockets) is shut
