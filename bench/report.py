@@ -8,7 +8,8 @@ MACHINE_FILE: `key=value` lines (cpu, nproc, kernel, versions, ...).
 
 Per-call time: each run reports the median of its N per-call times; the
 table shows the median of those over the rounds (and the spread of the
-rounds' medians). Standard library only.
+rounds' medians). The ratios between per-call times are paired: the median
+over the rounds of each round's own ratio. Standard library only.
 """
 
 import statistics
@@ -50,6 +51,25 @@ def pick(rows, **want):
 def med(rows, key):
     vals = [float(r[key]) for r in rows if key in r]
     return statistics.median(vals) if vals else None
+
+
+def paired(rows, a, b, key="p50_ns"):
+    """Median over the rounds of one round's `a` ÷ the same round's `b`, where
+    `a` and `b` are (scheme, client) of seq runs. The clients of a round run
+    back to back, so a slow spell of the machine (another tenant of the VM, a
+    frequency change) weighs on both sides of a ratio instead of on whichever
+    client happened to run in it."""
+    by_round = {}
+    for side, (scheme, client) in enumerate((a, b)):
+        for r in pick(rows, kind="seq", scheme=scheme, client=client):
+            if key in r:
+                by_round.setdefault(r["round"], [None, None])[side] = float(r[key])
+    vals = [x / y for x, y in by_round.values() if x is not None and y]
+    return statistics.median(vals) if vals else None
+
+
+def times(value):
+    return "—" if value is None else f"{value:.2f}×"
 
 
 def spread(rows, key):
@@ -109,26 +129,21 @@ def main():
                 continue
             lo, hi = s["spread"]
             cells.append(f"{us(s['p50'])} <sub>({us(lo)}–{us(hi)})</sub>")
-        lib, raw, curl = (seq[scheme, c]["p50"] for c in ("lib", "raw", "curl"))
+        to_raw = paired(rows, (scheme, "lib"), (scheme, "raw"))
+        to_curl = paired(rows, (scheme, "lib"), (scheme, "curl"))
         if scheme == "http":
-            target = "≤ 1.15× floor" + verdict(lib / raw if lib and raw else None, 1.15)
-            target += ", < libcurl" + verdict(lib / curl if lib and curl else None, 0.999999)
+            target = "≤ 1.15× floor" + verdict(to_raw, 1.15)
+            target += ", < libcurl" + verdict(to_curl, 0.999999)
         else:
             target = ""
-        w(f"| {label} | {' | '.join(cells)} | {ratio(lib, raw)} | {ratio(lib, curl)} | {target} |")
+        w(f"| {label} | {' | '.join(cells)} | {times(to_raw)} | {times(to_curl)} | {target} |")
 
     seq_row("http", "Per call, plain HTTP, keep-alive (median)")
     seq_row("https", "Per call, HTTPS, connection reused (median)")
 
-    cells = []
-    for c in CLIENTS:
-        a, b = seq["https", c]["p50"], seq["http", c]["p50"]
-        cells.append(ratio(a, b))
-    lib_tls = (
-        seq["https", "lib"]["p50"] / seq["http", "lib"]["p50"]
-        if seq["https", "lib"]["p50"] and seq["http", "lib"]["p50"]
-        else None
-    )
+    tls = {c: paired(rows, ("https", c), ("http", c)) for c in CLIENTS}
+    cells = [times(tls[c]) for c in CLIENTS]
+    lib_tls = tls["lib"]
     # The server's CPU per request (nginx's schedstat over each client's run).
     srv = {
         scheme: {c: med(pick(rows, kind="seq", scheme=scheme, client=c), "server_cpu_per_call_ns") for c in CLIENTS}
@@ -152,12 +167,14 @@ def main():
     cells, lib_net = [], None
     for c in CLIENTS:
         a, b, t = seq["https", c]["p50"], seq["http", c]["p50"], server_tls(c)
-        if a is None or b is None or t is None:
+        if a is None or b is None or t is None or tls[c] is None:
             cells.append("—")
             continue
-        cells.append(ratio(a - t, b))
+        # The paired ratio less the server's TLS share of the plain call.
+        net = tls[c] - t / b
+        cells.append(times(net))
         if c == "lib":
-            lib_net = (a - t) / b
+            lib_net = net
     if lib_net is not None:
         w(
             f"| HTTPS ÷ plain HTTP, per call, less the server's TLS work (HTTPS − HTTP nginx CPU) | "
@@ -169,8 +186,9 @@ def main():
     cells = []
     for scheme in ("http", "https"):
         runs = pick(rows, kind="seq", scheme=scheme, client="raw+lib-syscalls")
-        v, base = med(runs, "p50_ns"), seq[scheme, "raw"]["p50"]
-        cells.append(f"{'HTTP' if scheme == 'http' else 'HTTPS'} {us(v)} ({ratio(v, base)} floor)" if v else "—")
+        v = med(runs, "p50_ns")
+        r = paired(rows, (scheme, "raw+lib-syscalls"), (scheme, "raw"))
+        cells.append(f"{'HTTP' if scheme == 'http' else 'HTTPS'} {us(v)} ({times(r)} floor)" if v else "—")
     if any(c != "—" for c in cells):
         w(
             "| Floor + the library's system calls (a recv(MSG_PEEK, MSG_DONTWAIT) probe of the pooled "
@@ -331,7 +349,7 @@ def main():
         f"after a warm-up; median of the rounds' per-call medians, with the rounds' range in small type.  "
     )
     print(
-        "Ratios are of times (> 1× = the library is slower); for throughput, the other client's calls/s ÷ the library's (< 1× = the library serves more). "
+        "Ratios are of times (> 1× = the library is slower). The ratios of per-call times are paired: the median over the rounds of each round's own ratio (a round runs the clients back to back, so a slow spell of the machine weighs on both sides of a ratio), which is why they can differ from the quotient of the two medians shown; for throughput, the other client's calls/s ÷ the library's (< 1× = the library serves more). "
         "Client CPU per call is the client process's user + system time over the timed calls ÷ calls: "
         "less sensitive to a busy machine than wall time (on loopback it includes some of the kernel's "
         "TCP work for the server's side). "

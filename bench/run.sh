@@ -11,8 +11,8 @@
 #                            HTTPS); reports under target/bench/
 #   bench/run.sh --profile-only   only that profile, no measurements
 #
-# Knobs (environment): ROUNDS (5), CALLS (20000 per C client per round),
-# SDK_CALLS (1000), COLD (50 cold calls per client), MEM_CALLS (100000),
+# Knobs (environment): ROUNDS (10), CALLS (10000 per C client per round),
+# SDK_CALLS (300), COLD (50 cold calls per client), MEM_CALLS (100000),
 # THREAD_CALLS (20000 per thread count and round), NGINX_WORKERS (1), PIN (same:
 # nginx and clients on CPU 0; split; none), SKIP_BUILD=1 (use target/release as
 # it is), NO_INSTALL=1 (fail instead of installing), FILL_README=0 (leave the
@@ -38,9 +38,9 @@ done
 if [ "$QUICK" = 1 ]; then
     : "${ROUNDS:=2}" "${CALLS:=3000}" "${SDK_CALLS:=100}" "${COLD:=10}" "${MEM_CALLS:=20000}" "${THREAD_CALLS:=4000}"
 fi
-ROUNDS="${ROUNDS:-5}"
-CALLS="${CALLS:-20000}"
-SDK_CALLS="${SDK_CALLS:-1000}"
+ROUNDS="${ROUNDS:-10}"
+CALLS="${CALLS:-10000}"
+SDK_CALLS="${SDK_CALLS:-300}"
 COLD="${COLD:-50}"
 MEM_CALLS="${MEM_CALLS:-100000}"
 THREAD_CALLS="${THREAD_CALLS:-20000}"
