@@ -187,8 +187,8 @@ static inline void bench_cold(const struct bench_client *c, long k)
     uint64_t *first = malloc((size_t)k * sizeof *first);
     uint64_t *both = malloc((size_t)k * sizeof *both);
     long i;
-    if (!create || !first || !both || k < 1)
-        die("bad cold count");
+    if (!create || !first || !both)
+        die("out of memory");
     for (i = 0; i < k; i++) {
         uint64_t t0 = now_ns(), t1, t2;
         void *state = c->open(1);
@@ -263,12 +263,12 @@ static void *bench_work(void *arg)
 
 static inline void bench_threads(const struct bench_client *c, long t, long n)
 {
-    struct bench_worker *w = t > 0 ? calloc((size_t)t, sizeof *w) : NULL;
+    struct bench_worker *w = calloc((size_t)t, sizeof *w);
     pthread_barrier_t ready, go;
     uint64_t start, wall, cpu;
     long i;
-    if (!w || n < 1)
-        die("bad thread count");
+    if (!w)
+        die("out of memory");
     pthread_barrier_init(&ready, NULL, (unsigned)t + 1);
     pthread_barrier_init(&go, NULL, (unsigned)t + 1);
     for (i = 0; i < t; i++) {
@@ -295,20 +295,23 @@ static inline void bench_threads(const struct bench_client *c, long t, long n)
     free(w);
 }
 
-/* Runs the mode the command line asks for; returns 0, or 2 for bad usage. */
+/* Runs the mode the command line asks for; returns 0, or 2 for bad usage
+ * (an unknown mode, a count below 1). */
 static inline int bench_main(int argc, char **argv, const struct bench_client *c)
 {
     const char *mode = argc > 1 ? argv[1] : "seq";
-    if (strcmp(mode, "seq") == 0)
-        bench_seq(c, arg_long(argc, argv, 2, 20000));
-    else if (strcmp(mode, "cold") == 0)
-        bench_cold(c, arg_long(argc, argv, 2, 50));
-    else if (strcmp(mode, "mem") == 0)
-        bench_mem(c, arg_long(argc, argv, 2, 100000));
-    else if (strcmp(mode, "threads") == 0)
-        bench_threads(c, arg_long(argc, argv, 2, 1), arg_long(argc, argv, 3, 20000));
+    long n = arg_long(argc, argv, 2, 0), m = arg_long(argc, argv, 3, 0);
+    if (strcmp(mode, "seq") == 0 && n >= 1)
+        bench_seq(c, n);
+    else if (strcmp(mode, "cold") == 0 && n >= 1)
+        bench_cold(c, n);
+    else if (strcmp(mode, "mem") == 0 && n >= 1)
+        bench_mem(c, n);
+    else if (strcmp(mode, "threads") == 0 && n >= 1 && m >= 1)
+        bench_threads(c, n, m);
     else {
-        fprintf(stderr, "usage: %s seq N | cold K | mem N | threads T N\n", argv[0]);
+        fprintf(stderr, "usage: %s seq N | cold K | mem N | threads T N (counts of 1 or more)\n",
+                argv[0]);
         return 2;
     }
     return 0;

@@ -87,9 +87,7 @@ def us(ns, digits=1):
 
 
 def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return "—"
-    return f"{a / b:.2f}×"
+    return times(a / b if a is not None and b else None)
 
 
 def verdict(value, limit):

@@ -1,14 +1,16 @@
 //! The benchmark's C clients (`bench/`) build with warnings as errors and
 //! measure what they claim: every mode of `lib_client` drives the library
 //! through its C ABI against the mock server, which counts the requests each
-//! mode must make; a failed call fails the run; the floor and the libcurl
-//! client send the same requests. Nothing here is timed (the numbers are
+//! mode must make; a failed call fails the run; the library, the floor and
+//! libcurl send the same requests, over plain HTTP and over TLS. Nothing here is timed (the numbers are
 //! `bench/run.sh`'s job).
 
 #[path = "support/native.rs"]
 mod native;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use std::sync::OnceLock;
 
 use native::{root, show};
 use server::{Reply, Server};
+use tls::{TestPki, TlsFront};
 
 /// The task id every bench client asks for (common.h's BENCH_TASK_ID).
 const TASK_ID: &str = "7360595374803812356";
@@ -72,6 +75,8 @@ fn lib_client() -> PathBuf {
         .clone()
 }
 
+/// Runs a client against `server`, in a clean environment plus `env` (which
+/// may point FEISHU_BASE_URL elsewhere, e.g. at a TLS front).
 fn run(exe: &Path, args: &[&str], server: &Server, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(exe);
     cmd.args(args)
@@ -180,7 +185,7 @@ fn lib_client_measures_every_mode_through_the_c_abi() {
 }
 
 #[test]
-fn a_failed_call_fails_the_benchmark() {
+fn a_failed_call_or_a_bad_command_line_fails_the_benchmark() {
     let server = Server::start();
     let exe = lib_client();
     server.set_sequence(TASK_ID, vec![Reply::not_found()]);
@@ -189,12 +194,26 @@ fn a_failed_call_fails_the_benchmark() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("call failed: rc=1061003"), "{stderr}");
 
-    let out = run(&exe, &["sideways"], &server, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let sent = server.request_count();
+    for args in [
+        &["sideways", "10"][..],
+        &["seq"],
+        &["seq", "0"],
+        &["threads", "4"],
+    ] {
+        let out = run(&exe, args, &server, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}\n{}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+    }
+    assert_eq!(server.request_count(), sent, "bad usage sent nothing");
 }
 
+/// The library, the floor and libcurl over plain HTTP and over TLS (a front
+/// with a test CA, given to each as FEISHU_CA_FILE): the same request, the
+/// calls each mode claims, threads with a connection (or handle) each, and
+/// exit status 1 when the server answers anything but success.
 #[test]
-fn floor_and_libcurl_clients_send_the_same_requests() {
+fn every_client_over_http_and_https_sends_the_same_requests() {
     let missing: Vec<&str> = ["openssl/ssl.h", "curl/curl.h"]
         .into_iter()
         .filter(|h| !have_header(h))
@@ -204,38 +223,59 @@ fn floor_and_libcurl_clients_send_the_same_requests() {
             std::env::var_os("CI").is_none(),
             "CI must build the bench clients, but {missing:?} are not installed"
         );
-        eprintln!("SKIPPED floor_and_libcurl_clients_send_the_same_requests: no {missing:?}");
+        eprintln!(
+            "SKIPPED every_client_over_http_and_https_sends_the_same_requests: no {missing:?}"
+        );
         return;
     }
     let server = Server::start();
-    for (name, client, libs) in [
-        ("raw_client", "raw", &["-lssl", "-lcrypto"][..]),
-        ("curl_client", "curl", &["-lcurl"][..]),
-    ] {
-        let exe = build(name, libs);
-        let seq = &measure(&exe, &["seq", "100"], &server, 1 + WARMUP + 100, &[])[0];
-        assert_eq!(seq["client"], client);
-        let threads = &measure(
-            &exe,
-            &["threads", "2", "100"],
-            &server,
-            2 * THREAD_WARMUP + 100,
-            &[],
-        )[0];
-        assert_eq!(num(threads, "calls"), 100.0);
-        let last = server.last_request().expect("a request");
-        assert_eq!(last.path, "/open-apis/drive/v1/files/task_check");
-        assert_eq!(last.raw_query, format!("task_id={TASK_ID}"));
-        assert!(
-            last.header("authorization")
-                .is_some_and(|v| v.starts_with("Bearer t-")),
-            "{last:?}"
-        );
+    let pki = TestPki::generate();
+    let front = TlsFront::start(&pki, server.addr());
+    let ca = pki.write_ca(&native::scratch_dir("bench"));
+    let ca = ca.to_str().unwrap();
+    let clients = [
+        ("lib", lib_client()),
+        ("raw", build("raw_client", &["-lssl", "-lcrypto"])),
+        ("curl", build("curl_client", &["-lcurl"])),
+    ];
+    for (url, handshakes) in [(server.base_url(), 0), (front.base_url(), 1)] {
+        let env = [("FEISHU_BASE_URL", url.as_str()), ("FEISHU_CA_FILE", ca)];
+        for (client, exe) in &clients {
+            let before = front.handshakes_completed();
+            let seq = &measure(exe, &["seq", "100"], &server, 1 + WARMUP + 100, &env)[0];
+            assert_eq!(&seq["client"], client, "{url}");
+            assert_eq!(
+                front.handshakes_completed() - before,
+                handshakes,
+                "{client} {url}"
+            );
+            let last = server.last_request().expect("a request");
+            assert_eq!(last.path, "/open-apis/drive/v1/files/task_check");
+            assert_eq!(last.raw_query, format!("task_id={TASK_ID}"));
+            assert!(
+                last.header("authorization")
+                    .is_some_and(|v| v.starts_with("Bearer t-")),
+                "{client}: {last:?}"
+            );
+
+            let threads = &measure(
+                exe,
+                &["threads", "3", "90"],
+                &server,
+                3 * THREAD_WARMUP + 90,
+                &env,
+            )[0];
+            assert_eq!(num(threads, "calls"), 90.0, "{client} {url}");
+
+            server.set_sequence(TASK_ID, vec![Reply::not_found()]);
+            let out = run(exe, &["seq", "5"], &server, &env);
+            assert_eq!(out.status.code(), Some(1), "{client} {url}\n{}", show(&out));
+        }
     }
     // RAW_SYSCALLS=lib is the same exchange plus a probe.
-    let exe = native::scratch_dir("bench").join("raw_client");
+    let exe = &clients[1].1;
     let seq = &measure(
-        &exe,
+        exe,
         &["seq", "50"],
         &server,
         1 + WARMUP + 50,
