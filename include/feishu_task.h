@@ -28,6 +28,11 @@
 
 
 /**
+ * The room for a log id in `FeishuError`, its terminating NUL included.
+ */
+#define FEISHU_LOG_ID_SIZE 64
+
+/**
  * Longest token accepted, in bytes.
  */
 #define FEISHU_MAX_TOKEN_LEN 4096
@@ -195,7 +200,7 @@ typedef struct {
    * The platform's log id (`X-Tt-Logid`, else the body's `error.log_id`); "" if none.
    * Quote it when asking Feishu support about a request.
    */
-  char log_id[64];
+  char log_id[FEISHU_LOG_ID_SIZE];
   /**
    * What happened, for a developer: UTF-8, NUL-terminated, cut at a character
    * boundary. Never contains a token or secret.
@@ -353,9 +358,10 @@ int32_t feishu_client_options_set_max_retries(FeishuClientOptions *options, uint
 int32_t feishu_client_options_set_proxy(FeishuClientOptions *options, const char *proxy_url);
 
 /**
- * Adds the PEM certificates of the file at `pem_path` to the bundled Mozilla
- * roots (for a private deployment's CA). The file is read now. TLS
- * verification can not be turned off.
+ * Trusts the PEM certificates of the file at `pem_path` *instead of* the
+ * bundled Mozilla roots (as curl's `CURLOPT_CAINFO` does): for a private
+ * deployment's CA, or a corporate TLS-inspecting proxy's. The file is read
+ * and every certificate checked now. TLS verification can not be turned off.
  *
  * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, unreadable,
  * no certificate in it, not valid PEM).

@@ -237,7 +237,7 @@ fn failure(reply: &Reply<'_>, body_log_id: Option<&str>, kind: Kind, message: St
         retry,
         http_status: reply.status,
         retry_after_ms: retry_after_ms(reply.ratelimit_reset),
-        log_id: clean(reply.log_id.or(body_log_id).unwrap_or(""), 63),
+        log_id: crate::error::clean_log_id(reply.log_id.or(body_log_id).unwrap_or("")),
         message,
     }
 }

@@ -1,36 +1,27 @@
-//! The client: a [`Config`] applied once (request heads prebuilt, a
-//! [`Dialer`] for new connections, a [`Pool`] of idle ones), the `task_check`
-//! call, its retries, and the managed tenant_access_token.
+//! The client: a [`Config`] applied once, the `task_check` call, its
+//! retries, and the managed tenant_access_token. HTTP is [`Http`]'s.
 
 use std::time::{Duration, Instant};
 
-use crate::api::{self, IssuedToken, Reply, TaskStatus};
+use crate::api::{self, IssuedToken, TaskStatus};
 use crate::config::{Config, LogLevel, Logger};
 use crate::error::{Error, Kind};
-use crate::http::{self, Deadline, Response, Writer};
-use crate::pool::Pool;
+use crate::http::{Deadline, Http, Response};
 use crate::retry::{self, Verdict};
-use crate::tls::TlsConnector;
 use crate::token::{Credentials, TokenCache, wipe};
-use crate::transport::{Connection, Dialer};
 
-/// `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!("libfeishu_task/", env!("CARGO_PKG_VERSION"));
+pub use crate::http::USER_AGENT;
 
 /// Platform codes that mean "this tenant/app access token is no good".
 const STALE_TOKEN_CODES: [i32; 2] = [99991663, 99991664];
 
 /// An immutable, thread-safe client; all calls share one connection pool.
 pub struct Client {
-    dialer: Dialer,
-    pool: Pool,
-    /// `GET /open-apis/drive/v1/files/task_check?task_id=`: the task id follows.
-    check_line: String,
-    /// ` HTTP/1.1`, `Host`, `User-Agent`, `Accept`, `Authorization: Bearer `:
-    /// the token follows, then the end of the head.
-    check_fields: String,
-    /// The token request's head up to `Content-Length: `.
-    token_head: String,
+    http: Http,
+    /// `{base}/open-apis/drive/v1/files/task_check?task_id=`: the task id follows.
+    check_url: String,
+    /// `{base}/open-apis/auth/v3/tenant_access_token/internal`.
+    token_url: String,
     timeout: Duration,
     max_retries: u32,
     logger: Option<Logger>,
@@ -38,48 +29,12 @@ pub struct Client {
     tokens: Option<TokenCache>,
 }
 
-thread_local! {
-    /// Each thread reads responses into buffers that it keeps.
-    static RESPONSE: std::cell::RefCell<Response> = std::cell::RefCell::default();
-}
-
-/// The output buffer of a connection (the largest request is ~7.5 KiB).
-const OUTPUT_BUFFER: usize = 16 * 1024;
-
-/// The largest body buffer a thread keeps between calls.
-const KEPT_BODY_CAPACITY: usize = 16 * 1024;
-
 impl Client {
     pub fn new(config: &Config) -> Result<Client, Error> {
-        // What ureq's connectors read: the proxy, buffer sizes, and the
-        // User-Agent of a CONNECT request. Each connection has a 16 KiB input
-        // and output buffer (ureq's default is 128 KiB each, zeroed per
-        // connection); the largest request is ~7.5 KiB (a 4 KiB token, a
-        // 1 KiB task id percent-encoded).
-        let connect_config = ureq::Agent::config_builder()
-            .user_agent(USER_AGENT)
-            .proxy(config.proxy.as_ref().map(|p| p.proxy.clone()))
-            .input_buffer_size(http::MAX_HEAD_LEN)
-            .output_buffer_size(OUTPUT_BUFFER)
-            .build();
-        let tls = crate::tls::client_config(&config.extra_roots).map_err(Error::invalid)?;
-        let tls = TlsConnector::new(tls, http::MAX_HEAD_LEN, OUTPUT_BUFFER);
-        let connect_timeout = config.connect_timeout.min(config.timeout);
-        let dialer = Dialer::new(&config.base_url, connect_config, tls, connect_timeout)
-            .map_err(|_| Error::invalid("the base URL could not be parsed"))?;
-        let host = host_header(&config.base_url);
-        let common = format!(
-            " HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\nAccept: application/json\r\n"
-        );
         Ok(Client {
-            dialer,
-            pool: Pool::default(),
-            check_line: format!("GET {}?task_id=", api::TASK_CHECK_PATH),
-            check_fields: format!("{common}Authorization: Bearer "),
-            token_head: format!(
-                "POST {}{common}Content-Type: application/json; charset=utf-8\r\nContent-Length: ",
-                api::TOKEN_PATH
-            ),
+            http: Http::new(config)?,
+            check_url: format!("{}{}?task_id=", config.base_url, api::TASK_CHECK_PATH),
+            token_url: format!("{}{}", config.base_url, api::TOKEN_PATH),
             timeout: config.timeout,
             max_retries: config.max_retries,
             logger: config.logger.clone(),
@@ -139,24 +94,23 @@ impl Client {
         task_id: &str,
         deadline: Instant,
     ) -> Result<TaskStatus, Error> {
-        self.with_retries("GET", api::TASK_CHECK_PATH, deadline, |deadline| {
-            self.exchange(
-                deadline,
-                |w| {
-                    w.push(self.check_line.as_bytes());
-                    api::encode_query_value(task_id, |b| w.push(b));
-                    w.push(self.check_fields.as_bytes());
-                    w.push(token.as_bytes());
-                    w.push(b"\r\n\r\n");
-                },
-                |reply| api::classify(reply).map(|status| (status, self.log_id_to_log(reply))),
-            )
-        })
+        let mut url = String::with_capacity(self.check_url.len() + 3 * task_id.len());
+        url.push_str(&self.check_url);
+        api::push_query_value(&mut url, task_id);
+        let mut auth = String::with_capacity(7 + token.len());
+        auth.push_str("Bearer ");
+        auth.push_str(token);
+        let result = self.with_retries("GET", api::TASK_CHECK_PATH, deadline, |deadline| {
+            let response = self.http.get(&url, &auth, deadline)?;
+            self.classify(&response, api::classify)
+        });
+        wipe(&mut auth.into_bytes());
+        result
     }
 
     /// Fetches a tenant_access_token for `credentials`, retried as the policy
-    /// allows. The request body holding the secret is wiped after each send
-    /// (and the connection's output buffer by [`http::send`]).
+    /// allows. The request body holding the secret is wiped once ureq has
+    /// sent it (ureq's copy in the connection's output buffer is not).
     fn fetch_token(
         &self,
         credentials: &Credentials,
@@ -165,23 +119,31 @@ impl Client {
         self.with_retries("POST", api::TOKEN_PATH, deadline, |deadline| {
             let mut body =
                 api::token_request_body(&credentials.app_id, credentials.app_secret.expose());
-            let result = self.exchange(
-                deadline,
-                |w| {
-                    w.push(self.token_head.as_bytes());
-                    w.push(body.len().to_string().as_bytes());
-                    w.push(b"\r\n\r\n");
-                    w.push(&body);
-                },
-                |reply| api::classify_token(reply).map(|t| (t, self.log_id_to_log(reply))),
-            );
+            let response = self.http.post_json(&self.token_url, &body, deadline);
             wipe(&mut body);
-            result
+            self.classify(&response?, api::classify_token)
         })
         .map_err(|mut e| {
             e.message = format!("tenant_access_token request failed: {}", e.message);
             e
         })
+    }
+
+    /// Classifies a response, keeping its log id for the log on success.
+    fn classify<T>(
+        &self,
+        response: &Response,
+        classify: impl FnOnce(&api::Reply<'_>) -> Result<T, Error>,
+    ) -> Result<(T, Option<String>), Error> {
+        let reply = response.reply();
+        let value = classify(&reply)?;
+        // Copied only when someone logs it.
+        let log_id = self
+            .logger
+            .as_ref()
+            .and(reply.log_id)
+            .map(crate::error::clean_log_id);
+        Ok((value, log_id))
     }
 
     /// Runs `attempt` until it succeeds, fails for good, runs out of retries,
@@ -233,60 +195,6 @@ impl Client {
         }
     }
 
-    /// One request and its whole response (at most 1 MiB, read into the
-    /// thread's buffers), handed to `handle`. The connection comes from the
-    /// pool, or is opened; it goes back when the response left it reusable.
-    /// (A pooled connection that fails before any response is not silently
-    /// replaced: the server may have seen the request; the retry policy
-    /// decides, as for any connection failure.)
-    fn exchange<T>(
-        &self,
-        deadline: &Deadline,
-        write: impl FnOnce(&mut Writer<'_>),
-        handle: impl FnOnce(&Reply<'_>) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let run = |resp: &mut Response| -> Result<T, Error> {
-            // One reading of the clock serves the pool: the idle age of the
-            // connection taken, and the start of the idle time of the one put
-            // back (its request's start: an age counted a call too early).
-            let now = Instant::now();
-            let mut conn = match self.pool.take(now) {
-                Some(conn) => conn,
-                None => self.dial(deadline)?,
-            };
-            http::send(&mut *conn, deadline, write)?;
-            if http::receive(&mut *conn, deadline, resp)? {
-                self.pool.put(conn, now);
-            }
-            handle(&resp.reply())
-        };
-        RESPONSE.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut resp) => {
-                let result = run(&mut resp);
-                if resp.body.capacity() > KEPT_BODY_CAPACITY {
-                    resp.body = Vec::new();
-                }
-                result
-            }
-            // Re-entered from a callback on this thread: buffers of its own.
-            Err(_) => run(&mut Response::default()),
-        })
-    }
-
-    fn dial(&self, deadline: &Deadline) -> Result<Connection, Error> {
-        self.dialer
-            .dial(deadline.at)
-            .map_err(|e| http::failure(e, deadline))
-    }
-
-    /// The log id of a successful reply, copied only when someone logs it.
-    fn log_id_to_log(&self, reply: &Reply<'_>) -> Option<String> {
-        self.logger
-            .as_ref()
-            .and(reply.log_id)
-            .map(|l| api::clean(l, 63))
-    }
-
     /// The whole-call deadline of one call.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -326,21 +234,6 @@ impl Client {
             )
         });
     }
-}
-
-/// The `Host` header of `base_url` (`scheme://host[:port]`, validated):
-/// the authority, without a default port.
-fn host_header(base_url: &str) -> &str {
-    let authority = base_url.split_once("://").map_or(base_url, |(_, a)| a);
-    authority
-        .strip_suffix(":443")
-        .filter(|_| base_url.starts_with("https:"))
-        .or_else(|| {
-            authority
-                .strip_suffix(":80")
-                .filter(|_| base_url.starts_with("http:"))
-        })
-        .unwrap_or(authority)
 }
 
 fn log_id_note(log_id: &str) -> String {

@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use rustls::pki_types::CertificateDer;
 use ureq::http::Uri;
-use ureq::tls::PemItem;
+use ureq::tls::{Certificate, PemItem};
 use ureq::{Proxy, ProxyProtocol};
 
 use crate::error::Error;
+use crate::http::CaRoots;
 use crate::token::{Credentials, Secret};
 
 /// Feishu (China) Open Platform.
@@ -36,8 +36,9 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// The whole-call deadline.
     pub timeout: Duration,
-    /// Roots added to the bundled Mozilla roots.
-    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// The roots of a CA file, which replace the bundled Mozilla roots;
+    /// empty: the bundled roots.
+    pub ca_roots: CaRoots,
     pub proxy: Option<ProxySetting>,
     /// Extra attempts after a transient failure.
     pub max_retries: u32,
@@ -76,7 +77,7 @@ impl std::fmt::Debug for Config {
             .field("base_url", &self.base_url)
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
-            .field("extra_roots", &self.extra_roots.len())
+            .field("ca_roots", &self.ca_roots.len())
             .field("proxy", &self.proxy)
             .field("max_retries", &self.max_retries)
             .field("logger", &self.logger.is_some())
@@ -98,7 +99,7 @@ impl Default for Config {
             base_url: FEISHU_BASE_URL.to_owned(),
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS.into()),
             timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS.into()),
-            extra_roots: Vec::new(),
+            ca_roots: Vec::new(),
             proxy: None,
             max_retries: DEFAULT_MAX_RETRIES,
             logger: None,
@@ -136,7 +137,7 @@ impl Config {
             config.timeout = Duration::from_millis(ms.into());
         }
         if let Some(path) = get("FEISHU_CA_FILE")? {
-            config.extra_roots = load_ca_file(&path).map_err(|e| named("FEISHU_CA_FILE", e))?;
+            config.ca_roots = load_ca_file(&path).map_err(|e| named("FEISHU_CA_FILE", e))?;
         }
 
         config.proxy = proxy_from_vars(&config.base_url, &get)?;
@@ -186,10 +187,35 @@ impl Config {
         Ok(())
     }
 
-    /// Adds the PEM certificates of `path` to the bundled roots.
+    /// Trusts the PEM certificates of `path` instead of the bundled roots.
     pub fn set_ca_file(&mut self, path: &str) -> Result<(), Error> {
-        self.extra_roots = load_ca_file(path)?;
+        self.ca_roots = load_ca_file(path)?;
         Ok(())
+    }
+
+    /// `host:port` of the base URL, the port always given (`[::1]:8080`).
+    pub fn server(&self) -> String {
+        let (host, port) = self.host_and_port();
+        format!("{host}:{port}")
+    }
+
+    /// The host of the base URL, without the brackets of an IPv6 literal.
+    pub fn host(&self) -> &str {
+        let (host, _) = self.host_and_port();
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// The base URL's host and port (the scheme's default when none is
+    /// given). `base_url` is `scheme://authority`, checked by
+    /// [`parse_base_url`], which parsed it with the same rules.
+    fn host_and_port(&self) -> (&str, u16) {
+        let (scheme, authority) = self.base_url.split_once("://").unwrap_or(("", ""));
+        let default = if scheme == "https" { 443 } else { 80 };
+        // A port follows the last ':' that is not inside an IPv6 literal.
+        match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, port.parse().unwrap_or(default)),
+            _ => (authority, default),
+        }
     }
 }
 
@@ -300,7 +326,7 @@ pub fn parse_base_url(url: &str) -> Result<String, Error> {
 
 /// Reads the PEM certificates of `path`. A file that cannot be read, is too
 /// large, or holds no certificate is an error.
-pub fn load_ca_file(path: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+pub fn load_ca_file(path: &str) -> Result<CaRoots, Error> {
     let shown = crate::api::clean(path, 120);
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::invalid(format!("cannot read CA file \"{shown}\": {e}")))?;
@@ -311,18 +337,23 @@ pub fn load_ca_file(path: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
     }
     let pem = std::fs::read(path)
         .map_err(|e| Error::invalid(format!("cannot read CA file \"{shown}\": {e}")))?;
+    parse_ca_pem(&pem, &shown)
+}
+
+/// The certificates of a CA file's text (`shown`: its name in messages),
+/// each checked to be usable as a root.
+pub fn parse_ca_pem(pem: &[u8], shown: &str) -> Result<CaRoots, Error> {
     let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
+    for item in ureq::tls::parse_pem(pem) {
         match item {
             Ok(PemItem::Certificate(c)) => {
-                let der = CertificateDer::from(c.der().to_vec());
-                crate::tls::check_root(&der).map_err(|e| {
+                check_root(&c).map_err(|e| {
                     Error::invalid(format!(
                         "CA file \"{shown}\": certificate {} cannot be used as a root: {e}",
                         certs.len() + 1
                     ))
                 })?;
-                certs.push(der);
+                certs.push(c);
             }
             Ok(_) => {} // keys and other sections are ignored
             Err(e) => {
@@ -338,6 +369,14 @@ pub fn load_ca_file(path: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
         )));
     }
     Ok(certs)
+}
+
+/// Checks that `cert` can serve as a root when the file is loaded (ureq would
+/// skip an unusable one silently at the first connection).
+fn check_root(cert: &Certificate<'static>) -> Result<(), String> {
+    rustls::RootCertStore::empty()
+        .add(rustls::pki_types::CertificateDer::from(cert.der()))
+        .map_err(|e| e.to_string())
 }
 
 /// Parses an HTTP CONNECT proxy URL (`http://[user:pass@]host[:port]`; a URL
@@ -524,5 +563,23 @@ mod tests {
         let e = load_ca_file(empty.to_str().unwrap()).unwrap_err();
         assert!(e.message.contains("no PEM certificate"), "{}", e.message);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn server_and_host_come_from_the_base_url() {
+        let mut c = Config::default();
+        assert_eq!(
+            (c.server().as_str(), c.host()),
+            ("open.feishu.cn:443", "open.feishu.cn")
+        );
+        for (url, server, host) in [
+            ("http://127.0.0.1:8080", "127.0.0.1:8080", "127.0.0.1"),
+            ("http://example.com", "example.com:80", "example.com"),
+            ("https://[::1]:8443", "[::1]:8443", "::1"),
+            ("https://[::1]", "[::1]:443", "::1"),
+        ] {
+            c.set_base_url(url).unwrap();
+            assert_eq!((c.server().as_str(), c.host()), (server, host), "{url}");
+        }
     }
 }

@@ -9,22 +9,51 @@
 use std::ffi::CStr;
 use std::fmt;
 
-/// Success.
-pub const FEISHU_OK: i32 = 0;
-/// NULL, empty, over-long or ill-formed input, or a bad configuration value; nothing was sent.
-pub const FEISHU_ERR_INVALID_ARGUMENT: i32 = -1;
-/// DNS, connect, TLS, reset, or truncated transfer.
-pub const FEISHU_ERR_NETWORK: i32 = -2;
-/// The call's deadline passed.
-pub const FEISHU_ERR_TIMEOUT: i32 = -3;
-/// A non-2xx HTTP status whose body is not a platform error (an HTML 502, a redirect, ...).
-pub const FEISHU_ERR_HTTP: i32 = -4;
-/// A 2xx response whose body is not the documented shape, or a body that is too large.
-pub const FEISHU_ERR_PROTOCOL: i32 = -5;
-/// A wait was cancelled by the caller.
-pub const FEISHU_ERR_CANCELLED: i32 = -6;
-/// A bug: a Rust panic was caught at the C boundary.
-pub const FEISHU_ERR_INTERNAL: i32 = -99;
+/// Return codes. Every function that returns `int32_t` returns one of these,
+/// or a positive platform code: 0 is success, < 0 a failure on this side of
+/// the wire, > 0 the Feishu platform's own `code` from the response body,
+/// unchanged (1061003, 99991663, ...). `feishu_strerror` describes each.
+///
+/// cbindgen:prefix-with-name=false
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeishuCode {
+    /// Success.
+    FeishuOk = 0,
+    /// NULL, empty, over-long or ill-formed input, or a bad configuration value; nothing was sent.
+    FeishuErrInvalidArgument = -1,
+    /// DNS, connect, TLS, reset, or truncated transfer.
+    FeishuErrNetwork = -2,
+    /// The call's deadline passed.
+    FeishuErrTimeout = -3,
+    /// A non-2xx HTTP status whose body is not a platform error (an HTML 502, a redirect, ...).
+    FeishuErrHttp = -4,
+    /// A 2xx response whose body is not the documented shape, or a body over 1 MiB.
+    FeishuErrProtocol = -5,
+    /// A wait was cancelled by the caller.
+    FeishuErrCancelled = -6,
+    /// A bug: a Rust panic was caught at the C boundary.
+    FeishuErrInternal = -99,
+}
+
+// The codes as plain integers, for Rust code (the values are the enum's).
+pub const FEISHU_OK: i32 = FeishuCode::FeishuOk as i32;
+pub const FEISHU_ERR_INVALID_ARGUMENT: i32 = FeishuCode::FeishuErrInvalidArgument as i32;
+pub const FEISHU_ERR_NETWORK: i32 = FeishuCode::FeishuErrNetwork as i32;
+pub const FEISHU_ERR_TIMEOUT: i32 = FeishuCode::FeishuErrTimeout as i32;
+pub const FEISHU_ERR_HTTP: i32 = FeishuCode::FeishuErrHttp as i32;
+pub const FEISHU_ERR_PROTOCOL: i32 = FeishuCode::FeishuErrProtocol as i32;
+pub const FEISHU_ERR_CANCELLED: i32 = FeishuCode::FeishuErrCancelled as i32;
+pub const FEISHU_ERR_INTERNAL: i32 = FeishuCode::FeishuErrInternal as i32;
+
+/// The room for a log id in `FeishuError`, its terminating NUL included.
+pub const FEISHU_LOG_ID_SIZE: usize = 64;
+
+/// A log id as kept in an [`Error`]: control characters blanked, cut to fit
+/// `FeishuError.log_id`.
+pub fn clean_log_id(log_id: &str) -> String {
+    crate::api::clean(log_id, FEISHU_LOG_ID_SIZE - 1)
+}
 
 /// What went wrong, which decides the code a call returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

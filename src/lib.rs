@@ -3,16 +3,13 @@
 //! drive task: has my folder move or delete finished?).
 //!
 //! Layers, data flowing one way:
-//! - [`ffi`]: the C ABI (pointers, panics, C strings, and the one system call
-//!   std lacks). The only `unsafe` code.
+//! - [`ffi`]: the C ABI (pointers, panics, C strings). The only `unsafe` code.
+//! - [`wait`]: polling until a task finishes, on top of the client.
 //! - [`client`]: configuration applied once; the call, its retries
 //!   ([`retry`]) and the managed tenant_access_token ([`token`]).
-//! - [`http`]: HTTP/1.1 for the two requests, on a connection from the
-//!   client's [`pool`] or a new one.
-//! - [`wait`]: polling until a task finishes, on top of the client.
-//! - [`transport`]: new connections (ureq's connector chain: its CONNECT
-//!   proxy, our TCP and [`tls`]), resolving names only then; a TCP transport
-//!   with few system calls per warm call.
+//! - [`http`]: HTTP through ureq's public API (one agent per client and
+//!   process), its errors mapped to ours; [`unversioned`], the little it takes
+//!   from ureq's semver-exempt API (a resolver that remembers addresses).
 //! - [`api`]: the request/response model: validation, query, classification.
 //! - [`config`], [`error`]: settings and the one error type.
 //!
@@ -26,9 +23,7 @@ pub mod config;
 pub mod error;
 pub mod ffi;
 pub mod http;
-pub mod pool;
 pub mod retry;
-pub mod tls;
 pub mod token;
-pub mod transport;
+pub mod unversioned;
 pub mod wait;

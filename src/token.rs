@@ -88,6 +88,9 @@ struct State {
     current: Option<Arc<Token>>,
     /// A fetch is in flight.
     fetching: bool,
+    /// The process of the thread that fetches: a child forked during a fetch
+    /// has no such thread and must not wait for it.
+    fetcher: u32,
     /// Counts finished fetches, so a waiter knows when "its" fetch ended.
     finished: u64,
     /// The error of the last finished fetch, if it failed.
@@ -154,6 +157,9 @@ impl TokenCache {
         fetch: impl FnOnce(&Credentials) -> Result<IssuedToken, Error>,
     ) -> Result<Arc<Token>, Error> {
         let mut st = self.lock();
+        if st.fetching && st.fetcher != std::process::id() {
+            st.fetching = false;
+        }
         loop {
             let now = Instant::now();
             if let Some(t) = &st.current {
@@ -191,6 +197,7 @@ impl TokenCache {
 
         // This caller fetches.
         st.fetching = true;
+        st.fetcher = std::process::id();
         let previous = st.current.clone();
         drop(st);
         let guard = FetchGuard(self);
@@ -283,6 +290,31 @@ mod tests {
         let c = cache();
         let t = c.get(soon(), |_| issued("t-s", 4)).unwrap();
         assert_eq!(t.expires_at - t.refresh_at, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_fetch_in_flight_in_another_process_is_not_waited_for() {
+        // As a child forked while its parent's thread was fetching sees it.
+        let c = cache();
+        {
+            let mut st = c.lock();
+            st.fetching = true;
+            st.fetcher = std::process::id().wrapping_add(1);
+        }
+        let started = Instant::now();
+        let t = c.get(soon(), |_| issued("t-child", 7200)).unwrap();
+        assert_eq!(t.value(), "t-child");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // A fetch of this process is waited for (here until the deadline).
+        c.lock().fetching = true;
+        c.lock().fetcher = std::process::id();
+        c.invalidate(&t);
+        let e = c
+            .get(Instant::now() + Duration::from_millis(50), |_| {
+                panic!("fetched twice")
+            })
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Timeout);
     }
 
     #[test]

@@ -412,3 +412,41 @@ fn a_silent_client_logs_nothing_and_err_may_be_null() {
     assert_eq!(o.err.code, FEISHU_OK);
     assert!(text(&o.err.message).is_empty() && text(&o.err.log_id).is_empty());
 }
+
+/// Messages name what failed, as curl's do: the host that did not resolve, the
+/// address that refused, and (tests/tls_proxy.rs) the host a TLS handshake failed with.
+#[test]
+fn failures_name_the_host_or_address() {
+    let message_for = |base_url: &str| {
+        let o = Options::new()
+            .base_url(base_url)
+            .retries(0)
+            .build()
+            .check("success");
+        assert_eq!(o.rc, FEISHU_ERR_NETWORK, "{base_url}: {}", o.message());
+        o.message()
+    };
+    // A name that cannot resolve (.invalid is reserved: never in DNS).
+    let m = message_for("http://no-such-host.invalid:8080");
+    assert!(
+        m.starts_with("could not resolve host no-such-host.invalid:8080 ("),
+        "{m}"
+    );
+
+    // A port nobody listens on, by address and by name.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    assert_eq!(
+        message_for(&format!("http://127.0.0.1:{port}")),
+        format!("could not connect to 127.0.0.1:{port}: connection refused")
+    );
+    let m = message_for(&format!("http://localhost:{port}"));
+    assert!(
+        m.starts_with(&format!("could not connect to localhost:{port} ("))
+            && m.contains(&format!("127.0.0.1:{port}"))
+            && m.ends_with("): connection refused"),
+        "{m}"
+    );
+}

@@ -54,8 +54,10 @@ fn a_private_ca_is_needed_and_enough() {
     let client = direct(&front.base_url()).build();
     let o = client.check("success");
     assert_eq!(o.rc, FEISHU_ERR_NETWORK, "{}", o.message());
+    // Named as curl would: the host, then rustls's reason.
     assert!(
-        o.message().to_lowercase().contains("certificate"),
+        o.message().starts_with("TLS with 127.0.0.1 failed: ")
+            && o.message().to_lowercase().contains("certificate"),
         "{}",
         o.message()
     );
@@ -65,7 +67,7 @@ fn a_private_ca_is_needed_and_enough() {
     );
     assert_eq!(server.request_count(), 0);
 
-    // The CA file added: trusted, by IP and by name, on one kept-alive connection.
+    // With the CA file: trusted, by IP and by name, on one kept-alive connection.
     let ca = pki.write_ca(&scratch_dir("ca"));
     for base in [front.base_url(), front.base_url_localhost()] {
         let options = direct(&base);
@@ -93,7 +95,8 @@ fn a_private_ca_is_needed_and_enough() {
         "one TLS connection per client"
     );
 
-    // Another CA's file does not help: roots are added, verification stays on.
+    // Another CA's file does not help: it replaces the bundled roots, and
+    // verification stays on.
     let other = scratch_dir("other").join("other.pem");
     std::fs::write(&other, tls::other_ca_pem()).unwrap();
     let options = direct(&front.base_url());

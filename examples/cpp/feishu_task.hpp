@@ -397,7 +397,7 @@ public:
         return *this;
     }
 
-    /** PEM certificates added to the bundled roots; the file is read now. */
+    /** PEM certificates trusted instead of the bundled roots; the file is read now. */
     Options &ca_file(std::string_view pem_path)
     {
         std::string s;

@@ -208,7 +208,8 @@ func WithProxy(url string) Option { return func(o *options) { o.proxy, o.proxySe
 // WithNoProxy connects directly, whatever the environment says.
 func WithNoProxy() Option { return func(o *options) { o.proxy, o.proxySet = "", true } }
 
-// WithCAFile adds the PEM certificates of a file to the bundled Mozilla roots.
+// WithCAFile trusts the PEM certificates of a file instead of the bundled
+// Mozilla roots (as Go's tls.Config.RootCAs does).
 func WithCAFile(path string) Option { return func(o *options) { o.caFile = path } }
 
 // WithAppCredentials makes the client manage its own tenant_access_token for

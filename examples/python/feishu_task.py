@@ -522,7 +522,8 @@ class Client:
     - ``max_retries``: extra attempts for transient failures, 0 to 10 (default 2);
     - ``proxy``: ``"http://[user:pass@]host[:port]"``, ``None`` for no proxy at all, or
       ``FROM_ENV`` (default: HTTPS_PROXY / ALL_PROXY / NO_PROXY);
-    - ``ca_file``: PEM certificates added to the bundled roots (read now);
+    - ``ca_file``: PEM certificates trusted instead of the bundled roots, as
+      requests' ``verify=`` does (read now);
     - ``app_id`` and ``app_secret``: a self-built app's credentials; calls without a
       token then use the client's own tenant_access_token;
     - ``log``: ``log(level: LogLevel, line: str)``, called on the calling thread for

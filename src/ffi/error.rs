@@ -3,46 +3,7 @@
 use std::cell::RefCell;
 use std::ffi::c_char;
 
-use crate::error::{self, Error, FEISHU_OK, describe};
-
-/// Return codes. Every function that returns `int32_t` returns one of these,
-/// or a positive platform code: 0 is success, < 0 a failure on this side of
-/// the wire, > 0 the Feishu platform's own `code` from the response body,
-/// unchanged (1061003, 99991663, ...). `feishu_strerror` describes each.
-///
-/// cbindgen:prefix-with-name=false
-#[repr(i32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FeishuCode {
-    /// Success.
-    FeishuOk = 0,
-    /// NULL, empty, over-long or ill-formed input, or a bad configuration value; nothing was sent.
-    FeishuErrInvalidArgument = -1,
-    /// DNS, connect, TLS, reset, or truncated transfer.
-    FeishuErrNetwork = -2,
-    /// The call's deadline passed.
-    FeishuErrTimeout = -3,
-    /// A non-2xx HTTP status whose body is not a platform error (an HTML 502, a redirect, ...).
-    FeishuErrHttp = -4,
-    /// A 2xx response whose body is not the documented shape, or a body over 1 MiB.
-    FeishuErrProtocol = -5,
-    /// A wait was cancelled by the caller.
-    FeishuErrCancelled = -6,
-    /// A bug: a Rust panic was caught at the C boundary.
-    FeishuErrInternal = -99,
-}
-
-// The C enum and the core's constants are one set of values.
-const _: () = {
-    assert!(FeishuCode::FeishuOk as i32 == error::FEISHU_OK);
-    assert!(FeishuCode::FeishuErrInvalidArgument as i32 == error::FEISHU_ERR_INVALID_ARGUMENT);
-    assert!(FeishuCode::FeishuErrNetwork as i32 == error::FEISHU_ERR_NETWORK);
-    assert!(FeishuCode::FeishuErrTimeout as i32 == error::FEISHU_ERR_TIMEOUT);
-    assert!(FeishuCode::FeishuErrHttp as i32 == error::FEISHU_ERR_HTTP);
-    assert!(FeishuCode::FeishuErrProtocol as i32 == error::FEISHU_ERR_PROTOCOL);
-    assert!(FeishuCode::FeishuErrCancelled as i32 == error::FEISHU_ERR_CANCELLED);
-    assert!(FeishuCode::FeishuErrInternal as i32 == error::FEISHU_ERR_INTERNAL);
-};
+use crate::error::{Error, FEISHU_LOG_ID_SIZE, FEISHU_OK, describe};
 
 /// Details of a failure. Caller-allocated (on the stack is fine); the library
 /// never allocates for it and fills every field, so no secret can linger in it.
@@ -56,7 +17,7 @@ pub struct FeishuError {
     pub retry_after_ms: u32,
     /// The platform's log id (`X-Tt-Logid`, else the body's `error.log_id`); "" if none.
     /// Quote it when asking Feishu support about a request.
-    pub log_id: [c_char; 64],
+    pub log_id: [c_char; FEISHU_LOG_ID_SIZE],
     /// What happened, for a developer: UTF-8, NUL-terminated, cut at a character
     /// boundary. Never contains a token or secret.
     pub message: [c_char; 256],

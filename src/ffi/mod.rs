@@ -1,6 +1,5 @@
 //! The C ABI. Everything that touches raw pointers, panics or C strings lives
-//! here (and, in `sys`, the one system call std does not offer); the core
-//! below it (`client`, `api`, `config`, ...) is safe Rust.
+//! here; the core below it (`client`, `api`, `config`, ...) is safe Rust.
 //!
 //! Pattern (after rustls-ffi): every `extern "C"` function wraps its body in
 //! [`ffi_panic_boundary!`] so cbindgen still sees a plain signature; inputs are
@@ -17,7 +16,6 @@ mod boundary;
 pub mod client;
 pub mod error;
 pub mod options;
-pub(crate) mod sys;
 pub mod task;
 pub mod wait;
 

@@ -228,9 +228,10 @@ pub extern "C" fn feishu_client_options_set_proxy(
     }
 }
 
-/// Adds the PEM certificates of the file at `pem_path` to the bundled Mozilla
-/// roots (for a private deployment's CA). The file is read now. TLS
-/// verification can not be turned off.
+/// Trusts the PEM certificates of the file at `pem_path` *instead of* the
+/// bundled Mozilla roots (as curl's `CURLOPT_CAINFO` does): for a private
+/// deployment's CA, or a corporate TLS-inspecting proxy's. The file is read
+/// and every certificate checked now. TLS verification can not be turned off.
 ///
 /// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, unreadable,
 /// no certificate in it, not valid PEM).

@@ -25,10 +25,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$fuzz_dir/artifacts"
 passed=0 failed=0
-for target in classify ffi_inputs http_response; do
+for target in classify ffi_inputs; do
   case $target in
     classify) max_len=8192 ;;
-    http_response) max_len=20000 ;;
     *) max_len=6000 ;;
   esac
   mkdir -p "$work/$target"
