@@ -12,10 +12,18 @@
  *
  * Every call must return FEISHU_OK with FEISHU_TASK_STATUS_SUCCESS; any other
  * outcome is printed and makes the exit status 1.
+ *
+ * LIB_CLIENT_NAME is the `client=` its lines carry: `run.sh --before REV`
+ * builds a second copy, against the header and library of revision REV, as
+ * "lib_before", so that report.py can tell the two libraries apart.
  */
 #include "common.h"
 
 #include "feishu_task.h"
+
+#ifndef LIB_CLIENT_NAME
+#define LIB_CLIENT_NAME "lib"
+#endif
 
 static int failures;
 
@@ -56,7 +64,7 @@ static void lib_close(void *client)
 
 int main(int argc, char **argv)
 {
-    static const struct bench_client lib = {"lib", lib_open, lib_call, lib_close};
+    static const struct bench_client lib = {LIB_CLIENT_NAME, lib_open, lib_call, lib_close};
     int rc;
     setvbuf(stdout, NULL, _IOLBF, 0);
     rc = bench_main(argc, argv, &lib);

@@ -10,12 +10,18 @@ Per-call time: each run reports the median of its N per-call times; the
 table shows the median of those over the rounds (and the spread of the
 rounds' medians). The ratios between per-call times are paired: the median
 over the rounds of each round's own ratio. Standard library only.
+
+With `run.sh --before REV` the lines include the client `lib_before` (the
+library of REV) and MACHINE_FILE `before=`; the table then gets a column for
+it and a column "library ÷ before" (paired per round where there are rounds).
+Without it the table is as it always was.
 """
 
 import statistics
 import sys
 
 CLIENTS = ["lib", "raw", "curl", "sdk"]
+BEFORE = "lib_before"
 
 
 def parse(path):
@@ -53,15 +59,15 @@ def med(rows, key):
     return statistics.median(vals) if vals else None
 
 
-def paired(rows, a, b, key="p50_ns"):
+def paired(rows, a, b, key="p50_ns", kind="seq", **match):
     """Median over the rounds of one round's `a` ÷ the same round's `b`, where
-    `a` and `b` are (scheme, client) of seq runs. The clients of a round run
-    back to back, so a slow spell of the machine (another tenant of the VM, a
-    frequency change) weighs on both sides of a ratio instead of on whichever
-    client happened to run in it."""
+    `a` and `b` are (scheme, client) of `kind` runs (and `match`, e.g. a
+    thread count). The clients of a round run back to back, so a slow spell of
+    the machine (another tenant of the VM, a frequency change) weighs on both
+    sides of a ratio instead of on whichever client happened to run in it."""
     by_round = {}
     for side, (scheme, client) in enumerate((a, b)):
-        for r in pick(rows, kind="seq", scheme=scheme, client=client):
+        for r in pick(rows, kind=kind, scheme=scheme, client=client, **match):
             if key in r:
                 by_round.setdefault(r["round"], [None, None])[side] = float(r[key])
     vals = [x / y for x, y in by_round.values() if x is not None and y]
@@ -96,16 +102,59 @@ def verdict(value, limit):
     return " ✅" if value <= limit else " ❌"
 
 
+class Table:
+    """The rows of the table: a label, a cell per client, the ratio columns
+    (library ÷ floor, ÷ libcurl and, with a `before` client, ÷ before) and the
+    target. The before column and its ratio exist only when the run had one,
+    so that a run without --before gives the table it always gave."""
+
+    def __init__(self, clients, before_label):
+        self.clients = clients
+        self.before = BEFORE in clients
+        self.lines = []
+        names = {
+            "lib": "library (C ABI), after" if self.before else "library (C ABI)",
+            BEFORE: f"library before ({before_label})",
+            "raw": "raw socket (floor)",
+            "curl": "libcurl, reused handle",
+            "sdk": "lark-oapi (Python SDK)",
+        }
+        ratios = ["library ÷ floor", "library ÷ libcurl"] + (["library ÷ before"] if self.before else [])
+        self.lines.append("| Measure | " + " | ".join([names[c] for c in clients] + ratios) + " | target |")
+        self.lines.append("|---|" + "---:|" * (len(clients) + len(ratios)) + "---|")
+
+    def row(self, label, cells, to_raw="", to_curl="", to_before="", target=""):
+        """`cells`: client -> text (a missing client: an empty cell)."""
+        parts = [label] + [cells.get(c, "") for c in self.clients] + [to_raw, to_curl]
+        if self.before:
+            parts.append(to_before)
+        parts.append(target)
+        self.lines.append("|" + "|".join(f" {p} " if p else " " for p in parts) + "|")
+
+
+def usage(out=sys.stdout):
+    print(__doc__.strip(), file=out)
+
+
 def main():
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        usage()
+        return
+    if len(sys.argv) != 3:
+        usage(sys.stderr)
+        sys.exit(2)
     rows = parse(sys.argv[1])
     info = machine(sys.argv[2])
-    out = []
-    w = out.append
+    has_before = any(r.get("client") == BEFORE for r in rows)
+    # The library of --before REV sits next to the working tree's.
+    clients = ["lib", BEFORE] + CLIENTS[1:] if has_before else CLIENTS
+    table = Table(clients, info.get("before", "?"))
+    row = table.row
 
     rounds = sorted({int(r["round"]) for r in rows if r.get("kind") == "seq"})
     seq = {}
     for scheme in ("http", "https"):
-        for c in CLIENTS:
+        for c in clients:
             runs = pick(rows, kind="seq", scheme=scheme, client=c)
             seq[scheme, c] = {
                 "p50": med(runs, "p50_ns"),
@@ -115,18 +164,19 @@ def main():
                 "calls": runs[0]["calls"] if runs else "?",
             }
 
-    w("| Measure | library (C ABI) | raw socket (floor) | libcurl, reused handle | lark-oapi (Python SDK) | library ÷ floor | library ÷ libcurl | target |")
-    w("|---|---:|---:|---:|---:|---:|---:|---|")
+    def vs_before(scheme, key, kind="seq", **match):
+        """After ÷ before, paired per round (a run without rounds: one pair)."""
+        return times(paired(rows, (scheme, "lib"), (scheme, BEFORE), key, kind, **match))
 
     def seq_row(scheme, label):
-        cells = []
-        for c in CLIENTS:
+        cells = {}
+        for c in clients:
             s = seq[scheme, c]
             if s["p50"] is None:
-                cells.append("—")
+                cells[c] = "—"
                 continue
             lo, hi = s["spread"]
-            cells.append(f"{us(s['p50'])} <sub>({us(lo)}–{us(hi)})</sub>")
+            cells[c] = f"{us(s['p50'])} <sub>({us(lo)}–{us(hi)})</sub>"
         to_raw = paired(rows, (scheme, "lib"), (scheme, "raw"))
         to_curl = paired(rows, (scheme, "lib"), (scheme, "curl"))
         if scheme == "http":
@@ -134,17 +184,16 @@ def main():
             target += ", < libcurl" + verdict(to_curl, 0.999999)
         else:
             target = ""
-        w(f"| {label} | {' | '.join(cells)} | {times(to_raw)} | {times(to_curl)} | {target} |")
+        row(label, cells, times(to_raw), times(to_curl), vs_before(scheme, "p50_ns"), target)
 
     seq_row("http", "Per call, plain HTTP, keep-alive (median)")
     seq_row("https", "Per call, HTTPS, connection reused (median)")
 
-    tls = {c: paired(rows, ("https", c), ("http", c)) for c in CLIENTS}
-    cells = [times(tls[c]) for c in CLIENTS]
+    tls = {c: paired(rows, ("https", c), ("http", c)) for c in clients}
     lib_tls = tls["lib"]
     # The server's CPU per request (nginx's schedstat over each client's run).
     srv = {
-        scheme: {c: med(pick(rows, kind="seq", scheme=scheme, client=c), "server_cpu_per_call_ns") for c in CLIENTS}
+        scheme: {c: med(pick(rows, kind="seq", scheme=scheme, client=c), "server_cpu_per_call_ns") for c in clients}
         for scheme in ("http", "https")
     }
 
@@ -159,24 +208,29 @@ def main():
             f"{server_tls('lib') / seq['http', 'lib']['p50']:.0%} of the library's plain call: "
             "over 1.2× for any client here)"
         )
-    w(f"| HTTPS ÷ plain HTTP, per call | {' | '.join(cells)} | | | ≤ 1.2×{verdict(lib_tls, 1.2)}{note} |")
+    row(
+        "HTTPS ÷ plain HTTP, per call",
+        {c: times(tls[c]) for c in clients},
+        target=f"≤ 1.2×{verdict(lib_tls, 1.2)}{note}",
+    )
 
     # The same without the server's share: what the client's TLS adds.
-    cells, lib_net = [], None
-    for c in CLIENTS:
+    cells, lib_net = {}, None
+    for c in clients:
         a, b, t = seq["https", c]["p50"], seq["http", c]["p50"], server_tls(c)
         if a is None or b is None or t is None or tls[c] is None:
-            cells.append("—")
+            cells[c] = "—"
             continue
         # The paired ratio less the server's TLS share of the plain call.
         net = tls[c] - t / b
-        cells.append(times(net))
+        cells[c] = times(net)
         if c == "lib":
             lib_net = net
     if lib_net is not None:
-        w(
-            f"| HTTPS ÷ plain HTTP, per call, less the server's TLS work (HTTPS − HTTP nginx CPU) | "
-            f"{' | '.join(cells)} | | | the client's TLS ≤ 1.2×{verdict(lib_net, 1.2)} |"
+        row(
+            "HTTPS ÷ plain HTTP, per call, less the server's TLS work (HTTPS − HTTP nginx CPU)",
+            cells,
+            target=f"the client's TLS ≤ 1.2×{verdict(lib_net, 1.2)}",
         )
 
     # The floor with the library's extra system call: what the system calls
@@ -188,141 +242,175 @@ def main():
         r = paired(rows, (scheme, "raw+lib-syscalls"), (scheme, "raw"))
         cells.append(f"{'HTTP' if scheme == 'http' else 'HTTPS'} {us(v)} ({times(r)} floor)" if v else "—")
     if any(c != "—" for c in cells):
-        w(
-            "| Floor + the library's system calls (a recv(MSG_PEEK, MSG_DONTWAIT) probe of the pooled "
-            f"connection: 3 per call), median | | {'; '.join(cells)} | | | | | |"
+        row(
+            "Floor + the library's system calls (a recv(MSG_PEEK, MSG_DONTWAIT) probe of the pooled "
+            "connection: 3 per call), median",
+            {"raw": "; ".join(cells)},
         )
 
     # Mean per call, as a cross-check of the medians.
     for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
-        cells = [us(seq[scheme, c]["mean"]) for c in CLIENTS]
-        lib, raw, curl = (seq[scheme, c]["mean"] for c in ("lib", "raw", "curl"))
-        w(f"| Per call, {label}, mean | {' | '.join(cells)} | {ratio(lib, raw)} | {ratio(lib, curl)} | |")
+        mean = {c: seq[scheme, c]["mean"] for c in clients}
+        row(
+            f"Per call, {label}, mean",
+            {c: us(mean[c]) for c in clients},
+            ratio(mean["lib"], mean["raw"]),
+            ratio(mean["lib"], mean["curl"]),
+            vs_before(scheme, "mean_ns"),
+        )
 
     for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
-        cpu = {c: med(pick(rows, kind="seq", scheme=scheme, client=c), "cpu_per_call_ns") for c in CLIENTS}
-        w(
-            f"| Client CPU per call (user + system), {label} | {' | '.join(us(cpu[c]) for c in CLIENTS)} | "
-            f"{ratio(cpu['lib'], cpu['raw'])} | {ratio(cpu['lib'], cpu['curl'])} | |"
+        cpu = {c: med(pick(rows, kind="seq", scheme=scheme, client=c), "cpu_per_call_ns") for c in clients}
+        row(
+            f"Client CPU per call (user + system), {label}",
+            {c: us(cpu[c]) for c in clients},
+            ratio(cpu["lib"], cpu["raw"]),
+            ratio(cpu["lib"], cpu["curl"]),
+            vs_before(scheme, "cpu_per_call_ns"),
         )
 
     for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
         if any(srv[scheme].values()):
-            w(
-                f"| Server (nginx) CPU per request, {label} | {' | '.join(us(srv[scheme][c]) for c in CLIENTS)} | "
-                f"{ratio(srv[scheme]['lib'], srv[scheme]['raw'])} | {ratio(srv[scheme]['lib'], srv[scheme]['curl'])} | |"
+            row(
+                f"Server (nginx) CPU per request, {label}",
+                {c: us(srv[scheme][c]) for c in clients},
+                ratio(srv[scheme]["lib"], srv[scheme]["raw"]),
+                ratio(srv[scheme]["lib"], srv[scheme]["curl"]),
+                vs_before(scheme, "server_cpu_per_call_ns"),
             )
 
     # What TLS adds to a reused connection's call, split into the client's
     # CPU and the server's: the server's share is the same for every client.
-    cells = []
-    for c in CLIENTS:
+    cells = {}
+    for c in clients:
         wall = [seq[s, c]["p50"] for s in ("https", "http")]
         cpu = [med(pick(rows, kind="seq", scheme=s, client=c), "cpu_per_call_ns") for s in ("https", "http")]
         server = [srv[s].get(c) for s in ("https", "http")]
         if None in wall or None in cpu:
-            cells.append("—")
+            cells[c] = "—"
             continue
         text = f"+{us(wall[0] - wall[1])} <sub>(client CPU +{us(cpu[0] - cpu[1])}"
         if None not in server:
             text += f", server CPU +{us(server[0] - server[1])}"
-        cells.append(text + ")</sub>")
-    w(f"| What TLS adds per call (HTTPS − plain HTTP, median) | {' | '.join(cells)} | | | |")
+        cells[c] = text + ")</sub>"
+    row("What TLS adds per call (HTTPS − plain HTTP, median)", cells)
 
     prof = {(r.get("scheme"), r.get("client")): r for r in pick(rows, kind="profile")}
     if prof:
         for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
-            ins = {c: float(prof[scheme, c]["instr_per_call"]) if (scheme, c) in prof else None for c in CLIENTS}
-            cells = [f"{ins[c]:,.0f}" if ins[c] else "—" for c in CLIENTS]
-            w(
-                f"| User-space instructions per call (callgrind), {label} | {' | '.join(cells)} | "
-                f"{ratio(ins['lib'], ins['raw'])} | {ratio(ins['lib'], ins['curl'])} | |"
+            ins = {c: float(prof[scheme, c]["instr_per_call"]) if (scheme, c) in prof else None for c in clients}
+            row(
+                f"User-space instructions per call (callgrind), {label}",
+                {c: f"{ins[c]:,.0f}" if ins[c] else "—" for c in clients},
+                ratio(ins["lib"], ins["raw"]),
+                ratio(ins["lib"], ins["curl"]),
+                ratio(ins["lib"], ins.get(BEFORE)),
             )
         for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
-            cells = []
-            for c in CLIENTS:
+            cells = {}
+            for c in clients:
                 r = prof.get((scheme, c))
                 if not r:
-                    cells.append("—")
+                    cells[c] = "—"
                     continue
                 detail = r.get("syscalls", "").replace(":", " ").replace(",", ", ")
-                cells.append(f"{float(r['syscalls_per_call']):.1f} <sub>({detail})</sub>")
-            w(f"| System calls per call (strace), {label} | {' | '.join(cells)} | | | |")
+                cells[c] = f"{float(r['syscalls_per_call']):.1f} <sub>({detail})</sub>"
+            row(f"System calls per call (strace), {label}", cells)
 
     for scheme, label in (("https", "HTTPS"), ("http", "plain HTTP")):
-        runs = {c: pick(rows, kind="cold", scheme=scheme, client=c) for c in CLIENTS}
-        both = {c: med(runs[c], "new_plus_first_ns") for c in CLIENTS}
-        first = {c: med(runs[c], "first_call_ns") for c in CLIENTS}
-        new = {c: med(runs[c], "new_client_ns") for c in CLIENTS}
+        runs = {c: pick(rows, kind="cold", scheme=scheme, client=c) for c in clients}
+        both = {c: med(runs[c], "new_plus_first_ns") for c in clients}
+        first = {c: med(runs[c], "first_call_ns") for c in clients}
+        new = {c: med(runs[c], "new_client_ns") for c in clients}
         k = next((r[0]["cold"] for r in runs.values() if r), "?")
-        cells = [
-            f"{us(both[c])}"
-            + (f" <sub>(new {us(new[c])} + call {us(first[c])})</sub>" if new[c] else "")
-            for c in CLIENTS
-        ]
-        w(
-            f"| Cold call, {label}: new client + first call (connect{', handshake' if scheme == 'https' else ''}), median of {k} | "
-            f"{' | '.join(cells)} | {ratio(both['lib'], both['raw'])} | {ratio(both['lib'], both['curl'])} | |"
+        cells = {
+            c: f"{us(both[c])}" + (f" <sub>(new {us(new[c])} + call {us(first[c])})</sub>" if new[c] else "")
+            for c in clients
+        }
+        row(
+            f"Cold call, {label}: new client + first call (connect{', handshake' if scheme == 'https' else ''}), median of {k}",
+            cells,
+            ratio(both["lib"], both["raw"]),
+            ratio(both["lib"], both["curl"]),
+            ratio(both["lib"], both.get(BEFORE)),
         )
-    cells = [us(seq["https", c]["first"]) for c in CLIENTS]
-    w(
-        "| Cold call, HTTPS: first call of a new process (client setup, connect, handshake) | "
-        f"{' | '.join(cells)} | {ratio(seq['https', 'lib']['first'], seq['https', 'raw']['first'])} | "
-        f"{ratio(seq['https', 'lib']['first'], seq['https', 'curl']['first'])} | |"
+    first = {c: seq["https", c]["first"] for c in clients}
+    row(
+        "Cold call, HTTPS: first call of a new process (client setup, connect, handshake)",
+        {c: us(first[c]) for c in clients},
+        ratio(first["lib"], first["raw"]),
+        ratio(first["lib"], first["curl"]),
+        vs_before("https", "first_call_ns"),
     )
 
     for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
-        mem = {c: pick(rows, kind="mem", scheme=scheme, client=c) for c in CLIENTS}
+        mem = {c: pick(rows, kind="mem", scheme=scheme, client=c) for c in clients}
         n = next((r[0]["calls"] for r in mem.values() if r), "?")
         warm = next((x["warmup"] for r in mem.values() for x in r if "warmup" in x), "?")
-        cells = []
-        for c in CLIENTS:
+        cells = {}
+        for c in clients:
             r = [x for x in mem[c] if "rss_growth_kb" in x]
-            cells.append(
+            cells[c] = (
                 f"{r[0]['rss_growth_kb']} kB <sub>(settling {r[0]['settling_kb']} kB; RSS {r[0]['rss_after_kb']} kB)</sub>"
                 if r
                 else "—"
             )
         lib_growth = next((float(x["rss_growth_kb"]) for x in mem["lib"] if "rss_growth_kb" in x), None)
-        w(
-            f"| RSS growth over {int(n):,} calls after {int(warm):,} warm-up calls, {label} "
-            f"<sub>(settling: growth from call 1,000 to {int(warm):,})</sub> | {' | '.join(cells)} | | | 0{verdict(lib_growth, 0)} |"
+        row(
+            f"RSS growth over {int(n):,} calls after {int(warm):,} warm-up calls, {label} "
+            f"<sub>(settling: growth from call 1,000 to {int(warm):,})</sub>",
+            cells,
+            target=f"0{verdict(lib_growth, 0)}",
         )
     for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
-        mem = {c: pick(rows, kind="mem", scheme=scheme, client=c) for c in CLIENTS}
-        cells = []
-        for c in CLIENTS:
+        mem = {c: pick(rows, kind="mem", scheme=scheme, client=c) for c in clients}
+        cells = {}
+        for c in clients:
             r = [x for x in mem[c] if "allocs_per_call" in x]
-            cells.append(
+            cells[c] = (
                 f"{float(r[0]['allocs_per_call']):.1f} <sub>({float(r[0]['bytes_per_call']):,.0f} B; "
                 f"{float(r[0]['allocs_per_call']) - float(r[0]['frees_per_call']):+.2f} live)</sub>"
                 if r
                 else "—"
             )
-        w(
-            f"| Allocations per call, {label} <sub>(bytes requested; change in live blocks)</sub> | "
-            f"{' | '.join(cells)} | | | |"
-        )
+        row(f"Allocations per call, {label} <sub>(bytes requested; change in live blocks)</sub>", cells)
 
-    stripped = int(info.get("lib_stripped_bytes", "0") or 0)
-    unstripped = int(info.get("lib_bytes", "0") or 0)
-    w(
-        f"| Shared library size, stripped <sub>(as built)</sub> | {stripped / 1048576:.2f} MiB <sub>({unstripped / 1048576:.2f} MiB)</sub> | "
-        f"| {info.get('curl_lib_size', '—')} | | | | ≤ 2 MiB{verdict(stripped / 1048576 if stripped else None, 2.0)} |"
+    def size(prefix):
+        stripped = int(info.get(f"{prefix}lib_stripped_bytes", "0") or 0)
+        unstripped = int(info.get(f"{prefix}lib_bytes", "0") or 0)
+        return stripped, f"{stripped / 1048576:.2f} MiB <sub>({unstripped / 1048576:.2f} MiB)</sub>"
+
+    stripped, lib_size = size("")
+    before_stripped, before_size = size("before_")
+    row(
+        "Shared library size, stripped <sub>(as built)</sub>",
+        {"lib": lib_size, BEFORE: before_size, "curl": info.get("curl_lib_size", "—")},
+        to_before=ratio(stripped or None, before_stripped),
+        target=f"≤ 2 MiB{verdict(stripped / 1048576 if stripped else None, 2.0)}",
     )
 
+    what = {
+        "lib": "shared default client",
+        BEFORE: "shared default client",
+        "raw": "a connection per thread",
+        "curl": "a handle per thread",
+    }
     for t in (1, 2, 8, 32):
-        lib = pick(rows, kind="threads", client="lib", threads=t)
-        raw = pick(rows, kind="threads", client="raw", threads=t)
-        crl = pick(rows, kind="threads", client="curl", threads=t)
-        lt, rt, ct = med(lib, "calls_per_s"), med(raw, "calls_per_s"), med(crl, "calls_per_s")
-        lc, rc, cc = (med(x, "cpu_per_call_ns") for x in (lib, raw, crl))
-        w(
-            f"| Throughput, {t} thread{'s' if t > 1 else ''}, plain HTTP, calls/s <sub>(CPU per call)</sub> | "
-            f"{f'{lt:,.0f}' if lt else '—'} <sub>({us(lc)}; shared default client)</sub> | "
-            f"{f'{rt:,.0f}' if rt else '—'} <sub>({us(rc)}; a connection per thread)</sub> | "
-            f"{f'{ct:,.0f}' if ct else '—'} <sub>({us(cc)}; a handle per thread)</sub> | | "
-            f"{ratio(rt, lt)} | {ratio(ct, lt)} | |"
+        tput, cells = {}, {}
+        for c in clients:
+            if c == "sdk":
+                continue
+            runs = pick(rows, kind="threads", client=c, threads=t)
+            tput[c] = med(runs, "calls_per_s")
+            cells[c] = f"{f'{tput[c]:,.0f}' if tput[c] else '—'} <sub>({us(med(runs, 'cpu_per_call_ns'))}; {what[c]})</sub>"
+        # Calls/s the other way round (the other's ÷ the library's), so that
+        # > 1× still means the library is slower.
+        row(
+            f"Throughput, {t} thread{'s' if t > 1 else ''}, plain HTTP, calls/s <sub>(CPU per call)</sub>",
+            cells,
+            ratio(tput["raw"], tput["lib"]),
+            ratio(tput["curl"], tput["lib"]),
+            times(paired(rows, ("http", BEFORE), ("http", "lib"), "calls_per_s", "threads", threads=t)),
         )
 
     n_c = seq["http", "lib"]["calls"]
@@ -338,9 +426,17 @@ def main():
         }.get(info.get("pin", "?"), info.get("pin", "?"))
         + ".  "
     )
+    before = ""
+    if has_before:
+        before = (
+            f"Before: the library at {info.get('before', '?')} (`--before {info.get('before_rev', '?')}`), "
+            "built from a git worktree the same way and run as a client of its own, interleaved with the "
+            "others in every round and mode.  "
+        )
     print(
         f"Library {info.get('lib_version', '?')} at {info.get('commit', '?')} ({info.get('rustc', '?')}); "
         f"{info.get('libcurl', '?')}; lark-oapi {info.get('lark_oapi', '?')} on Python {info.get('python', '?')}.  "
+        + before
     )
     print(
         f"{len(rounds)} interleaved rounds; per round {n_c} timed calls per C client and {n_py} for the SDK, "
@@ -348,14 +444,21 @@ def main():
     )
     print(
         "Ratios are of times (> 1× = the library is slower). The ratios of per-call times are paired: the median over the rounds of each round's own ratio (a round runs the clients back to back, so a slow spell of the machine weighs on both sides of a ratio), which is why they can differ from the quotient of the two medians shown; for throughput, the other client's calls/s ÷ the library's (< 1× = the library serves more). "
-        "Client CPU per call is the client process's user + system time over the timed calls ÷ calls: "
+        + (
+            "Library ÷ before is the working tree's library against the one of the earlier revision, "
+            "paired per round wherever the runs have rounds (per-call times, CPU, first calls, throughput; "
+            "< 1× = the working tree's is faster). "
+            if has_before
+            else ""
+        )
+        + "Client CPU per call is the client process's user + system time over the timed calls ÷ calls: "
         "less sensitive to a busy machine than wall time (on loopback it includes some of the kernel's "
         "TCP work for the server's side). "
         "The SDK opens a new connection for every call (its transport uses `requests.request`), so its "
         "per-call times include connect (and over HTTPS a handshake) every time."
     )
     print()
-    print("\n".join(out))
+    print("\n".join(table.lines))
 
 
 if __name__ == "__main__":

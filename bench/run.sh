@@ -10,13 +10,20 @@
 #   bench/run.sh --profile   also profile the library with callgrind (HTTP and
 #                            HTTPS); reports under target/bench/
 #   bench/run.sh --profile-only   only that profile, no measurements
+#   bench/run.sh --before REV     also measure the library as it was at git
+#                            revision REV (e.g. HEAD while src/ has uncommitted
+#                            changes) next to the working tree's: REV is built
+#                            in a git worktree under target/bench/ and runs as
+#                            the client lib_before, interleaved with the others
+#                            in every mode the library runs in; the table gets
+#                            its column and the paired ratios library ÷ before
 #
 # Knobs (environment): ROUNDS (10), CALLS (10000 per C client per round),
 # SDK_CALLS (300), COLD (50 cold calls per client), MEM_CALLS (100000),
 # THREAD_CALLS (20000 per thread count and round), NGINX_WORKERS (1), PIN (same:
 # nginx and clients on CPU 0; split; none), SKIP_BUILD=1 (use target/release as
-# it is), NO_INSTALL=1 (fail instead of installing), FILL_README=0 (leave the
-# table of bench/README.md alone).
+# it is; --before REV is built all the same), NO_INSTALL=1 (fail instead of
+# installing), FILL_README=0 (leave the table of bench/README.md alone).
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,15 +33,27 @@ VENV="$BENCH/.venv"
 
 QUICK=0
 PROFILE=0
-for arg in "$@"; do
-    case "$arg" in
+BEFORE=""
+while [ $# -gt 0 ]; do
+    case "$1" in
         --quick) QUICK=1 ;;
         --profile) PROFILE=1 ;;
         --profile-only) PROFILE=2 ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
-        *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
+        --before)
+            [ $# -ge 2 ] && [ -n "$2" ] || { echo "run.sh: --before needs a git revision" >&2; exit 2; }
+            BEFORE="$2"
+            shift
+            ;;
+        --before=*) BEFORE="${1#--before=}" ;;
+        -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
+    shift
 done
+# The library clients: the working tree's, and with --before the one of REV,
+# which runs wherever "lib" runs so that both see the same machine.
+LIBS=(lib)
+[ -n "$BEFORE" ] && LIBS+=(lib_before)
 if [ "$QUICK" = 1 ]; then
     : "${ROUNDS:=2}" "${CALLS:=3000}" "${SDK_CALLS:=100}" "${COLD:=10}" "${MEM_CALLS:=20000}" "${THREAD_CALLS:=4000}"
 fi
@@ -87,6 +106,30 @@ install_tools() {
 }
 
 # ---------------------------------------------------------------- build ----
+CFLAGS=(-std=c99 -O2 -Wall -Wextra)
+
+# compile_lib_client EXE INCLUDE_DIR LIB_DIR [CC_ARGS...]: lib_client.c against
+# one build of the library, with that build's directory as its rpath.
+compile_lib_client() {
+    local exe="$1" include="$2" lib="$3"
+    shift 3
+    cc "${CFLAGS[@]}" -I"$include" -I"$BENCH" "$@" -o "$exe" "$BENCH/lib_client.c" \
+        -L"$lib" -lfeishu_task -Wl,-rpath,"$lib" -lpthread -ldl
+    check_loads "$exe" "$lib"
+}
+
+# check_loads EXE LIB_DIR: fails unless EXE loads libfeishu_task from LIB_DIR.
+# With --before two builds of the same soname are about: an LD_LIBRARY_PATH or
+# an rpath gone wrong would quietly measure one library twice.
+check_loads() {
+    local so
+    so="$(ldd "$1" | awk '/libfeishu_task/ {print $3; exit}')"
+    case "$so" in
+        "$2"/*) ;;
+        *) echo "run.sh: $1 loads libfeishu_task from ${so:-nowhere}, not from $2" >&2; exit 1 ;;
+    esac
+}
+
 build() {
     if [ "${SKIP_BUILD:-0}" != 1 ]; then
         log "cargo build --release --lib"
@@ -94,13 +137,49 @@ build() {
     fi
     [ -f "$ROOT/target/release/libfeishu_task.so" ] || { echo "run.sh: no target/release/libfeishu_task.so" >&2; exit 1; }
     mkdir -p "$OUT"
-    local cflags=(-std=c99 -O2 -Wall -Wextra -I"$ROOT/include" -I"$BENCH")
+    local cflags=("${CFLAGS[@]}" -I"$BENCH")
     log "compiling the C clients into $OUT"
-    cc "${cflags[@]}" -o "$OUT/lib_client" "$BENCH/lib_client.c" \
-        -L"$ROOT/target/release" -lfeishu_task -Wl,-rpath,"$ROOT/target/release" -lpthread -ldl
+    compile_lib_client "$OUT/lib_client" "$ROOT/include" "$ROOT/target/release"
     cc "${cflags[@]}" -o "$OUT/raw_client" "$BENCH/raw_client.c" -lssl -lcrypto -lpthread -ldl
     cc "${cflags[@]}" -o "$OUT/curl_client" "$BENCH/curl_client.c" -lcurl -ldl
     cc -O2 -Wall -shared -fPIC -o "$OUT/malloc_count.so" "$BENCH/malloc_count.c"
+}
+
+# ------------------------------------------------------ --before REV ----
+# The library of REV is built from a git worktree of its own (the working tree,
+# its index and target/release stay as they are), into a target dir of its own
+# that stays between runs so that only the crate itself is rebuilt, and
+# lib_client.c is compiled a second time against REV's header and library.
+BEFORE_SRC="$OUT/before-src"
+BEFORE_LIB="$OUT/before-target/release"
+BEFORE_COMMIT=""
+BEFORE_WORKTREE=0
+
+# remove_before_worktree: also clears what an interrupted run left behind: git
+# refuses to add a worktree at a path it still has registered, even if the
+# directory is gone, until it is pruned.
+remove_before_worktree() {
+    git -C "$ROOT" worktree remove --force "$BEFORE_SRC" >/dev/null 2>&1 || true
+    rm -rf "$BEFORE_SRC"
+    git -C "$ROOT" worktree prune || true
+    BEFORE_WORKTREE=0
+}
+
+build_before() {
+    BEFORE_COMMIT="$(git -C "$ROOT" rev-parse --verify --quiet "$BEFORE^{commit}")" \
+        || { echo "run.sh: --before $BEFORE is not a commit of $ROOT" >&2; exit 2; }
+    mkdir -p "$OUT"
+    remove_before_worktree
+    log "git worktree of $BEFORE ($(git -C "$ROOT" rev-parse --short "$BEFORE_COMMIT")) in $BEFORE_SRC"
+    BEFORE_WORKTREE=1
+    git -C "$ROOT" worktree add --detach --quiet "$BEFORE_SRC" "$BEFORE_COMMIT"
+    log "cargo build --release --lib of $BEFORE into $(dirname "$BEFORE_LIB")"
+    (cd "$BEFORE_SRC" && CARGO_TARGET_DIR="$(dirname "$BEFORE_LIB")" cargo build --release --lib --quiet)
+    [ -f "$BEFORE_LIB/libfeishu_task.so" ] || { echo "run.sh: no $BEFORE_LIB/libfeishu_task.so" >&2; exit 1; }
+    compile_lib_client "$OUT/lib_before_client" "$BEFORE_SRC/include" "$BEFORE_LIB" \
+        -DLIB_CLIENT_NAME='"lib_before"'
+    # Everything the run needs is in $OUT now.
+    remove_before_worktree
 }
 
 # ---------------------------------------------------------------- nginx ----
@@ -114,6 +193,7 @@ cleanup() {
         kill -KILL "$NGINX_PID" 2>/dev/null || true
     fi
     [ -n "$WORK" ] && rm -rf "$WORK"
+    [ "$BEFORE_WORKTREE" = 1 ] && remove_before_worktree
     exit "$rc"
 }
 trap cleanup EXIT
@@ -225,6 +305,7 @@ run_client() {
     local cmd
     case "$client" in
         lib) cmd=("$OUT/lib_client") ;;
+        lib_before) cmd=("$OUT/lib_before_client") ;;
         raw) cmd=("$OUT/raw_client") ;;
         raw-lib) cmd=(env RAW_SYSCALLS=lib "$OUT/raw_client") ;;
         curl) cmd=("$OUT/curl_client") ;;
@@ -266,7 +347,7 @@ run_client() {
 measure() {
     # raw-lib: the floor plus the library's one extra system call per call
     # (see raw_client.c, RAW_SYSCALLS).
-    local clients=(raw curl lib sdk raw-lib)
+    local clients=(raw curl "${LIBS[@]}" sdk raw-lib)
     log "per-call time: $ROUNDS rounds x ($CALLS calls per C client, $SDK_CALLS for the SDK), interleaved"
     for round in $(seq "$ROUNDS"); do
         # Rotate the order each round so that no client always runs first.
@@ -284,17 +365,17 @@ measure() {
     done
     log "cold calls: $COLD per client"
     for scheme in https http; do
-        for c in raw curl lib; do run_client "$scheme" cold 0 "$c" cold "$COLD"; done
+        for c in raw curl "${LIBS[@]}"; do run_client "$scheme" cold 0 "$c" cold "$COLD"; done
         run_client "$scheme" cold 0 sdk cold "$((COLD < 20 ? COLD : 20))"
     done
     log "memory and allocations: $MEM_CALLS calls after warm-up"
     for scheme in http https; do
-        for c in lib raw curl; do run_client "$scheme" mem 0 "$c" mem "$MEM_CALLS"; done
+        for c in "${LIBS[@]}" raw curl; do run_client "$scheme" mem 0 "$c" mem "$MEM_CALLS"; done
     done
     log "throughput: 1, 2, 8, 32 threads, $THREAD_CALLS calls each, $ROUNDS rounds"
     for round in $(seq "$ROUNDS"); do
         for t in 1 2 8 32; do
-            for c in lib raw curl; do run_client http threads "$round" "$c" threads "$t" "$THREAD_CALLS"; done
+            for c in "${LIBS[@]}" raw curl; do run_client http threads "$round" "$c" threads "$t" "$THREAD_CALLS"; done
         done
     done
 }
@@ -320,6 +401,13 @@ machine_info() {
         echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo ' + uncommitted changes')"
         echo "lib_bytes=$(stat -c %s "$lib")"
         echo "lib_stripped_bytes=$(stat -c %s "$WORK/stripped.so")"
+        if [ -n "$BEFORE" ]; then
+            strip -o "$WORK/stripped-before.so" "$BEFORE_LIB/libfeishu_task.so"
+            echo "before=$(git -C "$ROOT" rev-parse --short "$BEFORE_COMMIT")"
+            echo "before_rev=$BEFORE"
+            echo "before_lib_bytes=$(stat -c %s "$BEFORE_LIB/libfeishu_task.so")"
+            echo "before_lib_stripped_bytes=$(stat -c %s "$WORK/stripped-before.so")"
+        fi
         if [ -n "$curl_so" ]; then
             echo "curl_lib_size=libcurl.so.4 alone: $(awk -v b="$(stat -L -c %s "$curl_so")" 'BEGIN {printf "%.2f MiB", b / 1048576}')"
         fi
@@ -327,7 +415,8 @@ machine_info() {
 }
 
 # profile: callgrind (user-space instructions per call, where they go) and
-# strace (system calls per call) for the three C clients, HTTP and HTTPS.
+# strace (system calls per call) for the C clients (with --before, both
+# libraries), HTTP and HTTPS.
 # Writes target/bench/profile.md and the callgrind reports next to it.
 profile() {
     local scheme client calls=2000 fn
@@ -340,9 +429,9 @@ profile() {
     for scheme in http https; do
         local url ca=()
         if [ "$scheme" = https ]; then url="https://127.0.0.1:$HTTPS_PORT"; ca=(FEISHU_CA_FILE="$CA_FILE"); else url="http://127.0.0.1:$HTTP_PORT"; fi
-        for client in lib raw curl; do
+        for client in "${LIBS[@]}" raw curl; do
             case "$client" in
-                lib) fn=feishu_task_check ;;
+                lib | lib_before) fn=feishu_task_check ;;
                 raw) fn=exchange ;;
                 curl) fn=curl_easy_perform ;;
             esac
@@ -404,6 +493,7 @@ main() {
     local started=$SECONDS
     install_tools
     build
+    if [ -n "$BEFORE" ]; then build_before; fi
     WORK="$(mktemp -d /tmp/feishu-bench.XXXXXX)"
     make_pki
     start_nginx
