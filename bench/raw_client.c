@@ -11,7 +11,6 @@
  * The modes are those of common.h; a connection is what is opened (connect
  * and, over https, the handshake), so each thread has its own.
  *
- * RAW_SYSCALLS=lib adds the library's one extra system call per exchange (see below).
  */
 #include "common.h"
 
@@ -153,26 +152,12 @@ static long content_length(const char *head, size_t n)
     return -1;
 }
 
-/* RAW_SYSCALLS=lib: the floor plus the one system call the library adds to
- * each call: the liveness probe of the pooled connection before the request,
- * one recv(MSG_PEEK | MSG_DONTWAIT) (3 system calls per call instead of 2).
- * Over TLS a session ticket may be waiting: the peek leaves it for OpenSSL. */
-static int extra_probe;
-
-static void probe(struct conn *c)
-{
-    char b;
-    if (extra_probe)
-        (void)!recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-}
-
 /* One request, one response; returns 0 when it is a 200 with the status. */
 __attribute__((noinline)) static int exchange(struct conn *c)
 {
     size_t sent = 0, total;
     const char *body_start = NULL;
     long cl = -1;
-    probe(c);
     while (sent < request_len) {
         long w = conn_write(c, request + sent, request_len - sent);
         if (w <= 0)
@@ -238,17 +223,10 @@ int main(int argc, char **argv)
 {
     struct bench_client raw = {"raw", raw_open, raw_call, raw_close};
     const char *url = getenv("FEISHU_BASE_URL");
-    const char *mimic = getenv("RAW_SYSCALLS");
     int rc;
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!url)
         die("set FEISHU_BASE_URL");
-    if (mimic && strcmp(mimic, "lib") == 0) {
-        extra_probe = 1;
-        raw.name = "raw+lib-syscalls";
-    } else if (mimic && *mimic) {
-        die("RAW_SYSCALLS: only \"lib\" is known");
-    }
     parse_url(url);
     rc = bench_main(argc, argv, &raw);
     if (tls_ctx)

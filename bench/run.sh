@@ -307,7 +307,6 @@ run_client() {
         lib) cmd=("$OUT/lib_client") ;;
         lib_before) cmd=("$OUT/lib_before_client") ;;
         raw) cmd=("$OUT/raw_client") ;;
-        raw-lib) cmd=(env RAW_SYSCALLS=lib "$OUT/raw_client") ;;
         curl) cmd=("$OUT/curl_client") ;;
         sdk) cmd=("$VENV/bin/python" "$BENCH/sdk_client.py") ;;
     esac
@@ -345,9 +344,7 @@ run_client() {
 }
 
 measure() {
-    # raw-lib: the floor plus the library's one extra system call per call
-    # (see raw_client.c, RAW_SYSCALLS).
-    local clients=(raw curl "${LIBS[@]}" sdk raw-lib)
+    local clients=(raw curl "${LIBS[@]}" sdk)
     log "per-call time: $ROUNDS rounds x ($CALLS calls per C client, $SDK_CALLS for the SDK), interleaved"
     for round in $(seq "$ROUNDS"); do
         # Rotate the order each round so that no client always runs first.
@@ -508,7 +505,8 @@ main() {
     machine_info
     local table="$WORK/table.md"
     python3 "$BENCH/report.py" "$WORK/raw.txt" "$WORK/machine.txt" >"$table"
-    cp "$WORK/raw.txt" "$OUT/raw.txt"
+    # Kept, so report.py can make the table again: report.py RAW MACHINE.
+    cp "$WORK/raw.txt" "$WORK/machine.txt" "$OUT/"
     {
         echo "# libfeishu_task benchmark results"
         echo
@@ -520,7 +518,7 @@ main() {
     echo
     cat "$table"
     echo
-    log "done in $((SECONDS - started)) s; table in bench/results.md, raw lines in target/bench/raw.txt"
+    log "done in $((SECONDS - started)) s; table in bench/results.md, raw lines in target/bench/raw.txt and machine.txt"
 }
 
 main

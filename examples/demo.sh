@@ -24,9 +24,9 @@ echo "\$ FEISHU_TOKEN=t-... ./task_check 7360595374803812356 process fail"
 target/release/task_check 7360595374803812356 process fail
 
 echo
-echo "\$ FEISHU_TOKEN=t-... ./task_check err-1061003 token-expired rate-limited html-502"
+echo "\$ FEISHU_TOKEN=t-... ./task_check err-1061003 token-expired html-502 rate-limited"
 set +e
-target/release/task_check err-1061003 token-expired rate-limited html-502
+target/release/task_check err-1061003 token-expired html-502 rate-limited
 rc=$?
 set -e
 echo "(exit status $rc: the example exits 1 when any check failed)"

@@ -59,11 +59,13 @@ enum FeishuTaskStatus
    */
   FEISHU_TASK_STATUS_SUCCESS = 1,
   /**
-   * `"fail"`: the task has failed.
+   * `"fail"`: the task has failed (also `"failed"`, the spelling Feishu's
+   * own CLI reads).
    */
   FEISHU_TASK_STATUS_FAIL = 2,
   /**
-   * `"process"`: the task is still running.
+   * `"process"`: the task is still running (also `"pending"`, the spelling
+   * Feishu's own CLI tests with).
    */
   FEISHU_TASK_STATUS_PROCESS = 3,
 };
@@ -263,6 +265,16 @@ void feishu_client_free(FeishuClient *client);
  * request failed". Without credentials a NULL token is
  * `FEISHU_ERR_INVALID_ARGUMENT`.
  *
+ * Rate limits, client-wide: once the platform answers 99991400 with
+ * `x-ogw-ratelimit-reset`, no call of this client with the same token is sent
+ * before the reset has passed (other tokens, i.e. other tenants, are not
+ * held back). A call waits for the reset when its deadline allows; otherwise
+ * it returns 99991400 at once without sending, with `retry_after_ms` set to
+ * the time still to wait and `http_status` 0. With a declared limit
+ * (`feishu_client_options_set_rate_limit`) a call also queues for a start
+ * within it; one that cannot start by its deadline returns
+ * `FEISHU_ERR_TIMEOUT` without sending.
+ *
  * `err` (may be NULL) receives the outcome of this call: code 0 and empty
  * strings on success, the failure's details otherwise. Use it rather than
  * `feishu_last_error` from Go. The thread's last error is updated too.
@@ -345,6 +357,29 @@ int32_t feishu_client_options_set_timeouts(FeishuClientOptions *options, uint32_
  * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, > 10).
  */
 int32_t feishu_client_options_set_max_retries(FeishuClientOptions *options, uint32_t retries);
+
+/**
+ * Declares a budget for the task_check requests of clients built from these
+ * options: at most `max_requests` requests *start* in any interval of
+ * `per_ms` milliseconds, over all threads of a client together (a sliding
+ * window, so a gateway that counts fixed windows never sees more than
+ * `max_requests` in one). Feishu publishes no number for task_check ("special
+ * frequency control"): set the one support gave you, or your own measurement.
+ *
+ * Calls wait in arrival order, each no longer than its own deadline: a call
+ * that cannot start in time returns `FEISHU_ERR_TIMEOUT` without sending,
+ * its message naming the limit. Retries and wait polls count like any
+ * request; the token endpoint does not count. A wait's cancel frees a queued
+ * call at once. `max_requests` 0 turns the limit off (the default).
+ *
+ * Independently of this, and always on: after the platform answers 99991400
+ * with `x-ogw-ratelimit-reset`, no call of the client with that token is sent
+ * before the reset; see `feishu_client_task_check`.
+ *
+ * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options,
+ * `per_ms` 0 with `max_requests` > 0, `max_requests` over 1000000).
+ */
+int32_t feishu_client_options_set_rate_limit(FeishuClientOptions *options, uint32_t max_requests, uint32_t per_ms);
 
 /**
  * Sets an HTTP CONNECT proxy, `http://[user:password@]host[:port]` (port
@@ -446,8 +481,11 @@ const char *feishu_version(void);
 FeishuCancel *feishu_cancel_new(void);
 
 /**
- * Cancels every wait using `cancel`, now and later: a sleeping wait returns
- * within milliseconds, a wait with a request in flight right after it. Safe
+ * Cancels every wait using `cancel`, now and later: a wait that is sleeping
+ * (between polls, between a poll's attempts, waiting out a rate-limit reset,
+ * queued for the client's declared rate limit) returns `FEISHU_ERR_CANCELLED`
+ * within milliseconds (at most 50); one with a request in flight returns right
+ * after that request ends. Safe
  * to call from any thread (a signal handler excepted), any number of times.
  * NULL does nothing.
  */
@@ -468,8 +506,10 @@ void feishu_cancel_free(FeishuCancel *cancel);
  * - Each poll is one `feishu_client_task_check` with the client's own
  *   retries, bounded by the client's call timeout and what is left of the
  *   wait. `token` may be NULL with app credentials on the client.
- * - Rate limits (429 / 99991400): waits what `x-ogw-ratelimit-reset`
- *   advises (within the deadline), then goes on.
+ * - Rate limits: a poll never sends into a reset the platform announced for
+ *   the token (429 / 99991400 with `x-ogw-ratelimit-reset`) nor past the
+ *   client's declared limit (`feishu_client_options_set_rate_limit`); after a
+ *   99991400 the next poll comes after the advised reset (within the deadline).
  * - Transient failures (network, 5xx, 1061001, a poll's own timeout) are
  *   absorbed up to 5 in a row; the 6th is returned. Permanent failures
  *   (1061002, 1061003, auth codes, protocol errors, invalid input) return at

@@ -25,23 +25,27 @@ pub(crate) const MAX_BODY_LEN: u64 = 1024 * 1024;
 /// Longest piece of server-supplied text (`msg`, a status value) kept in a message.
 const MAX_QUOTED_LEN: usize = 160;
 
-/// The state of an asynchronous drive task, as the platform documents it.
+/// The state of an asynchronous drive task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskStatus {
     /// `"success"`: the task has finished.
     Success,
-    /// `"fail"`: the task has failed.
+    /// `"fail"`, or `"failed"`: the task has failed.
     Fail,
-    /// `"process"`: the task is still running.
+    /// `"process"`, or `"pending"`: the task is still running.
     Process,
 }
 
 impl TaskStatus {
+    /// The platform's page documents `success`, `fail` and `process`;
+    /// Feishu's own CLI (larksuite/cli) reads `failed` as a failure and its
+    /// tests answer `pending` for a running task. Both spellings are
+    /// accepted; anything else is not a status.
     fn parse(s: &str) -> Option<TaskStatus> {
         match s {
             "success" => Some(TaskStatus::Success),
-            "fail" => Some(TaskStatus::Fail),
-            "process" => Some(TaskStatus::Process),
+            "fail" | "failed" => Some(TaskStatus::Fail),
+            "process" | "pending" => Some(TaskStatus::Process),
             _ => None,
         }
     }
@@ -532,9 +536,18 @@ mod tests {
             ("success", TaskStatus::Success),
             ("fail", TaskStatus::Fail),
             ("process", TaskStatus::Process),
+            // The spellings of Feishu's own CLI.
+            ("failed", TaskStatus::Fail),
+            ("pending", TaskStatus::Process),
         ] {
             let body = format!(r#"{{"code":0,"msg":"success","data":{{"status":"{s}"}}}}"#);
             assert_eq!(classify(&reply(200, &body)), Ok(want));
+        }
+        // Anything else is not a status, however close.
+        for s in ["Success", "FAILED", "running", "processing", "done", ""] {
+            let body = format!(r#"{{"code":0,"msg":"success","data":{{"status":"{s}"}}}}"#);
+            let e = classify(&reply(200, &body)).unwrap_err();
+            assert_eq!(e.kind, Kind::Protocol, "{s}");
         }
     }
 

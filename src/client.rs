@@ -4,9 +4,11 @@
 use std::time::{Duration, Instant};
 
 use crate::api::{self, IssuedToken, TaskStatus};
+use crate::cancel::{self, Cancel};
 use crate::config::{Config, LogLevel, Logger};
 use crate::error::{Error, Kind};
 use crate::http::{Deadline, Http, Response};
+use crate::limit::{Gate, Limiter, Refused};
 use crate::retry::{self, Verdict};
 use crate::token::{Credentials, TokenCache, wipe};
 
@@ -14,6 +16,9 @@ pub use crate::http::USER_AGENT;
 
 /// Platform codes that mean "this tenant/app access token is no good".
 const STALE_TOKEN_CODES: [i32; 2] = [99991663, 99991664];
+
+/// The platform's "rate limited" code.
+const RATE_LIMITED: i32 = 99991400;
 
 /// An immutable, thread-safe client; all calls share one connection pool.
 pub struct Client {
@@ -27,6 +32,10 @@ pub struct Client {
     logger: Option<Logger>,
     /// The managed token, when the client has app credentials.
     tokens: Option<TokenCache>,
+    /// The caller's declared budget for task_check requests, if any.
+    limiter: Option<Limiter>,
+    /// The resets the platform announced, per token (`None`: not kept).
+    gate: Option<Gate>,
 }
 
 impl Client {
@@ -39,6 +48,8 @@ impl Client {
             max_retries: config.max_retries,
             logger: config.logger.clone(),
             tokens: config.credentials.clone().map(TokenCache::new),
+            limiter: config.rate_limit.map(Limiter::new),
+            gate: config.learned_gate.then(Gate::default),
         })
     }
 
@@ -47,29 +58,33 @@ impl Client {
     /// validated first (invalid input sends nothing); transient failures are
     /// retried; everything ends by the deadline.
     pub fn task_check(&self, token: Option<&[u8]>, task_id: &[u8]) -> Result<TaskStatus, Error> {
-        self.task_check_by(token, task_id, Instant::now() + self.timeout)
+        self.task_check_by(token, task_id, Instant::now() + self.timeout, None)
     }
 
     /// [`Client::task_check`] ending by `deadline` (a wait gives each poll the
-    /// client's call timeout, cut to what is left of the wait).
+    /// client's call timeout, cut to what is left of the wait), its sleeps
+    /// (between attempts, in the rate limiter's queue, at the gate) cut short
+    /// by `cancel`.
     pub fn task_check_by(
         &self,
         token: Option<&[u8]>,
         task_id: &[u8],
         deadline: Instant,
+        cancel: Option<&Cancel>,
     ) -> Result<TaskStatus, Error> {
         let task_id = api::check_task_id(task_id)?;
+        let call = Call { deadline, cancel };
         if let Some(token) = token {
-            return self.check_with(api::check_token(token)?, task_id, deadline);
+            return self.check_with(api::check_token(token)?, task_id, &call);
         }
         let Some(tokens) = &self.tokens else {
             return Err(Error::invalid(
                 "token is NULL and the client has no app credentials to fetch one",
             ));
         };
-        let fetch = |c: &Credentials| self.fetch_token(c, deadline);
+        let fetch = |c: &Credentials| self.fetch_token(c, &call);
         let token = tokens.get(deadline, fetch)?;
-        match self.check_with(token.value(), task_id, deadline) {
+        match self.check_with(token.value(), task_id, &call) {
             Err(e) if matches!(e.kind, Kind::Platform(c) if STALE_TOKEN_CODES.contains(&c)) => {
                 // Drop it (unless another thread already has) and try once more
                 // with a fresh one; a second rejection is returned as it is.
@@ -81,31 +96,109 @@ impl Client {
                     )
                 });
                 let token = tokens.get(deadline, fetch)?;
-                self.check_with(token.value(), task_id, deadline)
+                self.check_with(token.value(), task_id, &call)
             }
             other => other,
         }
     }
 
     /// One task_check with a validated token, retried as the policy allows.
-    fn check_with(
-        &self,
-        token: &str,
-        task_id: &str,
-        deadline: Instant,
-    ) -> Result<TaskStatus, Error> {
+    fn check_with(&self, token: &str, task_id: &str, call: &Call<'_>) -> Result<TaskStatus, Error> {
         let mut url = String::with_capacity(self.check_url.len() + 3 * task_id.len());
         url.push_str(&self.check_url);
         api::push_query_value(&mut url, task_id);
         let mut auth = String::with_capacity(7 + token.len());
         auth.push_str("Bearer ");
         auth.push_str(token);
-        let result = self.with_retries("GET", api::TASK_CHECK_PATH, deadline, |deadline| {
-            let response = self.http.get(&url, &auth, deadline)?;
-            self.classify(&response, api::classify)
+        let key = self.gate.as_ref().map_or(0, |g| g.key(token));
+        let result = self.with_retries("GET", api::TASK_CHECK_PATH, call, |deadline| {
+            self.hold_back(key, deadline, call.cancel)?;
+            let outcome = self
+                .http
+                .get(&url, &auth, deadline)
+                .and_then(|response| self.classify(&response, api::classify));
+            if let Err(e) = &outcome {
+                if let Some(gate) = &self.gate {
+                    if e.kind == Kind::Platform(RATE_LIMITED) && e.retry_after_ms > 0 {
+                        let reset = Duration::from_millis(e.retry_after_ms.into());
+                        gate.close(key, Instant::now() + reset);
+                    }
+                }
+            }
+            outcome
         });
         wipe(&mut auth.into_bytes());
         result
+    }
+
+    /// Before a task_check is sent: waits out a reset the platform announced
+    /// for this token (the gate), then for a start within the declared budget
+    /// (the limiter), each only as long as the deadline allows and `cancel`
+    /// does not stop it. Nothing is sent when it fails.
+    fn hold_back(
+        &self,
+        key: u64,
+        deadline: &Deadline,
+        cancel: Option<&Cancel>,
+    ) -> Result<(), Error> {
+        let now = Instant::now();
+        if let Some(reopens) = self.gate.as_ref().and_then(|g| g.reopens(key, now)) {
+            let left = reopens - now;
+            if reopens >= deadline.at {
+                let mut e = Error::new(
+                    Kind::Platform(RATE_LIMITED),
+                    format!(
+                        "rate limited: the platform's reset for this token (x-ogw-ratelimit-reset) is {} ms away, past the call's deadline; not sent",
+                        ceil_ms(left)
+                    ),
+                );
+                e.retry_after_ms = u32::try_from(ceil_ms(left)).unwrap_or(u32::MAX);
+                return Err(e);
+            }
+            self.log(LogLevel::Warn, || {
+                format!(
+                    "GET {}: waiting {} ms before sending: the platform rate-limited this token (x-ogw-ratelimit-reset)",
+                    api::TASK_CHECK_PATH,
+                    ceil_ms(left)
+                )
+            });
+            if cancel::sleep(cancel, left) {
+                return Err(cancelled(
+                    "while waiting for the platform's rate-limit reset; not sent",
+                ));
+            }
+        }
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        let queued = Instant::now();
+        match limiter.acquire(deadline.at, cancel) {
+            Ok(start) => {
+                let waited = start - queued;
+                if waited >= Duration::from_millis(1) {
+                    self.log(LogLevel::Info, || {
+                        format!(
+                            "GET {}: waited {} ms for the client's rate limit ({})",
+                            api::TASK_CHECK_PATH,
+                            waited.as_millis(),
+                            limiter.limit()
+                        )
+                    });
+                }
+                Ok(())
+            }
+            Err(Refused::Cancelled) => Err(cancelled(
+                "while queued for the client's rate limit; not sent",
+            )),
+            Err(Refused::Deadline) => Err(Error::new(
+                Kind::Timeout,
+                format!(
+                    "the client's rate limit ({}) left no start before the {} ms deadline; not sent",
+                    limiter.limit(),
+                    deadline.whole.as_millis()
+                ),
+            )),
+        }
     }
 
     /// Fetches a tenant_access_token for `credentials`, retried as the policy
@@ -114,9 +207,9 @@ impl Client {
     fn fetch_token(
         &self,
         credentials: &Credentials,
-        deadline: Instant,
+        call: &Call<'_>,
     ) -> Result<IssuedToken, Error> {
-        self.with_retries("POST", api::TOKEN_PATH, deadline, |deadline| {
+        self.with_retries("POST", api::TOKEN_PATH, call, |deadline| {
             let mut body =
                 api::token_request_body(&credentials.app_id, credentials.app_secret.expose());
             let response = self.http.post_json(&self.token_url, &body, deadline);
@@ -153,11 +246,11 @@ impl Client {
         &self,
         method: &str,
         path: &str,
-        deadline: Instant,
+        call: &Call<'_>,
         mut attempt: impl FnMut(&Deadline) -> Result<(T, Option<String>), Error>,
     ) -> Result<T, Error> {
         let deadline = Deadline {
-            at: deadline,
+            at: call.deadline,
             whole: self.timeout,
         };
         let mut number = 1;
@@ -187,7 +280,10 @@ impl Client {
             self.log_failure(method, path, number, started, &err, verdict);
             match verdict {
                 Verdict::RetryAfter(delay) => {
-                    std::thread::sleep(delay);
+                    if cancel::sleep(call.cancel, delay) {
+                        let why = format!("while waiting to retry (after {number} attempts)");
+                        return Err(cancelled(&why));
+                    }
                     number += 1;
                 }
                 Verdict::GiveUp(_) => return Err(with_attempts(err, number)),
@@ -242,6 +338,22 @@ fn log_id_note(log_id: &str) -> String {
     } else {
         format!(", log id {log_id}")
     }
+}
+
+/// What a call is bounded by.
+struct Call<'a> {
+    deadline: Instant,
+    cancel: Option<&'a Cancel>,
+}
+
+/// The error of a call whose cancel flag stopped a sleep.
+fn cancelled(when: &str) -> Error {
+    Error::new(Kind::Cancelled, format!("cancelled {when}"))
+}
+
+/// Whole milliseconds, rounded up (a reset 0.4 ms away is still ahead).
+fn ceil_ms(d: Duration) -> u128 {
+    d.as_micros().div_ceil(1000)
 }
 
 /// Notes the number of attempts in the final error's message.

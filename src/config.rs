@@ -13,6 +13,7 @@ use ureq::{Proxy, ProxyProtocol};
 
 use crate::error::Error;
 use crate::http::CaRoots;
+use crate::limit::RateLimit;
 use crate::token::{Credentials, Secret};
 
 /// Feishu (China) Open Platform.
@@ -25,6 +26,8 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
 pub(crate) const DEFAULT_MAX_RETRIES: u32 = 2;
 /// Most retries a client may be configured with.
 pub(crate) const MAX_RETRIES_LIMIT: u32 = 10;
+/// Most requests a declared rate limit may allow per interval.
+pub(crate) const MAX_RATE_LIMIT_REQUESTS: u32 = 1_000_000;
 /// Largest CA file read.
 const MAX_CA_FILE_LEN: u64 = 4 * 1024 * 1024;
 
@@ -46,6 +49,12 @@ pub struct Config {
     pub logger: Option<Logger>,
     /// App credentials for a managed tenant_access_token.
     pub credentials: Option<Credentials>,
+    /// The caller's declared budget for task_check requests; `None`: none.
+    pub rate_limit: Option<RateLimit>,
+    /// Whether a 99991400 with `x-ogw-ratelimit-reset` holds back that token's
+    /// next requests (the learned gate). Always on through the C ABI; off
+    /// only to measure what it is worth (bench/rate_limit.rs).
+    pub learned_gate: bool,
 }
 
 /// How much a log line matters.
@@ -82,6 +91,8 @@ impl std::fmt::Debug for Config {
             .field("max_retries", &self.max_retries)
             .field("logger", &self.logger.is_some())
             .field("credentials", &self.credentials)
+            .field("rate_limit", &self.rate_limit)
+            .field("learned_gate", &self.learned_gate)
             .finish()
     }
 }
@@ -104,6 +115,8 @@ impl Default for Config {
             max_retries: DEFAULT_MAX_RETRIES,
             logger: None,
             credentials: None,
+            rate_limit: None,
+            learned_gate: true,
         }
     }
 }
@@ -183,6 +196,25 @@ impl Config {
         self.credentials = Some(Credentials {
             app_id: app_id.to_owned(),
             app_secret: Secret::new(app_secret),
+        });
+        Ok(())
+    }
+
+    /// Declares a budget: at most `max_requests` task_check requests start in
+    /// any interval of `per_ms` milliseconds. 0 requests: no limit.
+    pub fn set_rate_limit(&mut self, max_requests: u32, per_ms: u32) -> Result<(), Error> {
+        if max_requests == 0 {
+            self.rate_limit = None;
+            return Ok(());
+        }
+        if per_ms == 0 || max_requests > MAX_RATE_LIMIT_REQUESTS {
+            return Err(Error::invalid(format!(
+                "rate limit {max_requests} requests per {per_ms} ms: the interval must be at least 1 ms and the requests at most {MAX_RATE_LIMIT_REQUESTS} (0 requests: no limit)"
+            )));
+        }
+        self.rate_limit = Some(RateLimit {
+            max: max_requests,
+            per: Duration::from_millis(per_ms.into()),
         });
         Ok(())
     }

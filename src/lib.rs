@@ -18,11 +18,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod api;
+pub mod cancel;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod ffi;
 pub mod http;
+pub mod limit;
 pub mod retry;
 pub mod token;
 pub mod unversioned;

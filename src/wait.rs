@@ -2,10 +2,10 @@
 //! `success` or `fail`, with a growing, jittered delay, respecting rate
 //! limits, absorbing a few transient failures, and stoppable at any time.
 
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::api::TaskStatus;
+pub use crate::cancel::Cancel;
 use crate::client::Client;
 use crate::error::{Error, Kind, Retry};
 use crate::retry::jitter;
@@ -16,48 +16,6 @@ const FIRST_DELAY: Duration = Duration::from_millis(200);
 const MAX_DELAY: Duration = Duration::from_secs(5);
 /// Transient failures in a row that a wait absorbs; one more is returned.
 pub(crate) const MAX_TRANSIENT_IN_A_ROW: u32 = 5;
-
-/// A cancellation flag that wakes sleeping waits at once. One flag may serve
-/// any number of waits on any threads.
-#[derive(Debug, Default)]
-pub struct Cancel {
-    triggered: Mutex<bool>,
-    wake: Condvar,
-}
-
-impl Cancel {
-    pub fn new() -> Cancel {
-        Cancel::default()
-    }
-
-    /// Cancels every wait using this flag, now and later.
-    pub fn trigger(&self) {
-        *self.triggered.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.wake.notify_all();
-    }
-
-    pub fn is_triggered(&self) -> bool {
-        *self.triggered.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sleeps for `duration` unless triggered first; returns whether it was.
-    pub fn sleep(&self, duration: Duration) -> bool {
-        let until = Instant::now() + duration;
-        let mut triggered = self.triggered.lock().unwrap_or_else(|p| p.into_inner());
-        while !*triggered {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            triggered = self
-                .wake
-                .wait_timeout(triggered, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        *triggered
-    }
-}
 
 /// How a wait ended.
 #[derive(Debug)]
@@ -124,7 +82,7 @@ pub fn wait(
         }
         // Each poll gets the client's call timeout, cut to what is left.
         let poll_deadline = deadline.min(Instant::now() + client.timeout());
-        let poll = client.task_check_by(token, task_id, poll_deadline);
+        let poll = client.task_check_by(token, task_id, poll_deadline, cancel);
         polls += 1;
         let seen = poll.as_ref().ok().copied();
         last_status = seen.or(last_status);
@@ -141,6 +99,11 @@ pub fn wait(
                 poll_delay(polls)
             }
             Ok(done) => break Ok(done),
+            // The cancel cut a sleep of the poll short (a retry's wait, the
+            // rate limiter's queue, the gate).
+            Err(e) if e.kind == Kind::Cancelled => {
+                break Err(stopped("the wait was cancelled", polls, last_status));
+            }
             // Rate limited: wait what the platform advises, then go on.
             Err(e) if e.retry == Retry::RateLimited => {
                 Duration::from_millis(e.retry_after_ms.into()).max(poll_delay(polls))
@@ -218,20 +181,5 @@ mod tests {
             previous_max = nominal;
         }
         assert_eq!(previous_max, MAX_DELAY);
-    }
-
-    #[test]
-    fn cancel_wakes_a_sleeper_at_once() {
-        let cancel = std::sync::Arc::new(Cancel::new());
-        let c2 = cancel.clone();
-        let started = Instant::now();
-        let sleeper = std::thread::spawn(move || c2.sleep(Duration::from_secs(30)));
-        std::thread::sleep(Duration::from_millis(20));
-        cancel.trigger();
-        assert!(sleeper.join().unwrap());
-        assert!(started.elapsed() < Duration::from_secs(5));
-        // Triggered stays triggered.
-        assert!(cancel.sleep(Duration::from_secs(30)));
-        assert!(!Cancel::new().sleep(Duration::from_millis(1)));
     }
 }

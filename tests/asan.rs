@@ -277,7 +277,8 @@ fn asan_threads_each_see_their_own_last_error() {
     ];
     let out = run_clean(&exe, &[], &env);
     assert!(out.contains(" 0 failed"), "{out}");
-    assert_eq!(server.request_count(), 12 * 20 + 2 * 20 * 3);
+    // The 429 holds back that thread's token: its other 19 calls are not sent.
+    assert_eq!(server.request_count(), 11 * 20 + 1 + 2 * 20 * 3);
 }
 
 #[test]

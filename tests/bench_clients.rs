@@ -272,14 +272,4 @@ fn every_client_over_http_and_https_sends_the_same_requests() {
             assert_eq!(out.status.code(), Some(1), "{client} {url}\n{}", show(&out));
         }
     }
-    // RAW_SYSCALLS=lib is the same exchange plus a probe.
-    let exe = &clients[1].1;
-    let seq = &measure(
-        exe,
-        &["seq", "50"],
-        &server,
-        1 + WARMUP + 50,
-        &[("RAW_SYSCALLS", "lib")],
-    )[0];
-    assert_eq!(seq["client"], "raw+lib-syscalls");
 }

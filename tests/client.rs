@@ -12,7 +12,7 @@ use common::*;
 use feishu_task::ffi::client::{feishu_client_free, feishu_client_new, feishu_client_task_check};
 use feishu_task::ffi::options::{
     feishu_client_options_free, feishu_client_options_set_max_retries,
-    feishu_client_options_set_timeouts,
+    feishu_client_options_set_rate_limit, feishu_client_options_set_timeouts,
 };
 use feishu_task::ffi::task::FeishuTaskStatus;
 use server::{Reply, Server};
@@ -68,6 +68,30 @@ fn setters_validate_at_once() {
         FEISHU_ERR_INVALID_ARGUMENT
     );
     assert_eq!(feishu_client_options_set_max_retries(o.0, 10), FEISHU_OK);
+    // A declared rate limit: 0 requests turns it off; an interval of 0 ms
+    // or more than a million requests is refused.
+    assert_eq!(
+        feishu_client_options_set_rate_limit(o.0, 5, 0),
+        FEISHU_ERR_INVALID_ARGUMENT
+    );
+    assert!(
+        last_message().contains("at least 1 ms"),
+        "{}",
+        last_message()
+    );
+    assert_eq!(
+        feishu_client_options_set_rate_limit(o.0, 2_000_000, 1000),
+        FEISHU_ERR_INVALID_ARGUMENT
+    );
+    assert_eq!(feishu_client_options_set_rate_limit(o.0, 0, 0), FEISHU_OK);
+    assert_eq!(
+        feishu_client_options_set_rate_limit(o.0, 20, 1000),
+        FEISHU_OK
+    );
+    assert_eq!(
+        feishu_client_options_set_rate_limit(std::ptr::null_mut(), 20, 1000),
+        FEISHU_ERR_INVALID_ARGUMENT
+    );
 
     assert_eq!(
         o.set_proxy(Some("socks5://u:hunter2@127.0.0.1:1080")),

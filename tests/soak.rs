@@ -167,6 +167,19 @@ fn soak_64_threads_one_client_flat_memory_and_descriptors() {
                                 .unwrap()
                         };
                         let (name, _, want_rc, want_status) = MIX[pick];
+                        // A 429 with a reset holds its token back (the
+                        // learned gate): a token of its own for each.
+                        let limited_token;
+                        let token = if name == "rate-limited" {
+                            limited_token = CString::new(format!(
+                                "{TOKEN}-limited-{t}-{i}-{}",
+                                rng.below(u64::MAX)
+                            ))
+                            .unwrap();
+                            &limited_token
+                        } else {
+                            token
+                        };
                         let mut status = FeishuTaskStatus::Process;
                         // SAFETY: plain data.
                         let mut err: FeishuError = unsafe { std::mem::zeroed() };

@@ -251,6 +251,58 @@ fn cancel_while_a_request_is_in_flight_ends_right_after_it() {
     feishu_cancel_free(cancel);
 }
 
+/// Triggers `cancel` after `after` from another thread; the wait on `task_id`
+/// must return FEISHU_ERR_CANCELLED within 50 ms of it.
+fn cancelled_within_50_ms(client: &Client, task_id: &str, after: Duration) -> Waited {
+    let cancel = feishu_cancel_new();
+    let cancel_addr = cancel as usize;
+    let trigger = std::thread::spawn(move || {
+        std::thread::sleep(after);
+        feishu_cancel_trigger(cancel_addr as *const FeishuCancel);
+        Instant::now()
+    });
+    let w = wait_for(client, task_id, 30_000, cancel, None);
+    let returned = Instant::now();
+    let triggered = trigger.join().unwrap();
+    feishu_cancel_free(cancel);
+    assert_eq!(w.rc, FEISHU_ERR_CANCELLED, "{}", text(&w.err.message));
+    let lag = returned.saturating_duration_since(triggered);
+    assert!(
+        lag <= Duration::from_millis(50),
+        "took {lag:?} to notice the cancel"
+    );
+    w
+}
+
+#[test]
+fn cancel_reaches_a_polls_wait_between_its_attempts() {
+    let server = Server::start();
+    // Retries, and a generous deadline: the poll's 429 (reset 1 s) is retried
+    // after the advised wait, which the cancel cuts short.
+    let o = Options::new()
+        .base_url(&server.base_url())
+        .timeouts(1000, 10_000)
+        .retries(3);
+    let client = o.build();
+    server.set_sequence("limited", vec![Reply::RateLimited { reset_secs: 1 }; 4]);
+    cancelled_within_50_ms(&client, "limited", Duration::from_millis(200));
+    assert_eq!(server.request_count(), 1, "the retry was never sent");
+}
+
+#[test]
+fn cancel_reaches_a_poll_queued_in_the_rate_limiter() {
+    let server = Server::start();
+    let o = Options::new()
+        .base_url(&server.base_url())
+        .timeouts(1000, 20_000)
+        .rate_limit(1, 10_000);
+    let client = o.build();
+    assert_eq!(client.check("success").rc, FEISHU_OK);
+    let w = cancelled_within_50_ms(&client, "process", Duration::from_millis(200));
+    assert_eq!(w.status, FeishuTaskStatus::Unknown, "no poll answered");
+    assert_eq!(server.request_count(), 1, "the queued poll was never sent");
+}
+
 #[test]
 fn the_progress_callback_counts_up_and_can_stop_the_wait() {
     let server = Server::start();

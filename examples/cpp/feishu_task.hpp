@@ -57,8 +57,8 @@ namespace feishu {
 enum class Status : std::int32_t {
     Unknown = FEISHU_TASK_STATUS_UNKNOWN, /**< only on failure */
     Success = FEISHU_TASK_STATUS_SUCCESS, /**< the task has finished */
-    Fail = FEISHU_TASK_STATUS_FAIL,       /**< the task has failed */
-    Process = FEISHU_TASK_STATUS_PROCESS, /**< the task is still running */
+    Fail = FEISHU_TASK_STATUS_FAIL,       /**< the task has failed ("fail" or "failed") */
+    Process = FEISHU_TASK_STATUS_PROCESS, /**< the task is still running ("process" or "pending") */
 };
 
 /** How much a log line matters (FeishuLogLevel). */
@@ -335,9 +335,9 @@ inline ErrorInfo last_error() noexcept
 
 /**
  * Options for a Client (FeishuClientOptions): defaults are the library's
- * (open.feishu.cn, 10 s connect, 30 s per call, 2 retries, proxy from the
- * environment). Setters throw feishu::Error on an invalid value and leave the
- * options unchanged. Move-only; not thread-safe.
+ * (open.feishu.cn, 10 s connect, 30 s per call, 2 retries, no rate limit,
+ * proxy from the environment). Setters throw feishu::Error on an invalid value
+ * and leave the options unchanged. Move-only; not thread-safe.
  */
 class Options {
 public:
@@ -384,6 +384,23 @@ public:
     Options &max_retries(std::uint32_t retries)
     {
         check(feishu_client_options_set_max_retries(raw_, retries));
+        return *this;
+    }
+
+    /**
+     * A budget for the task_check requests of clients built from these options: at
+     * most `max_requests` of them start in any interval of `per`, over all threads
+     * of a client together (a sliding window). Calls queue in arrival order, each
+     * no longer than its own deadline: one that cannot start in time fails with
+     * is_timeout() without sending, its message naming the limit. Retries and wait
+     * polls count; the token request does not; a Cancel frees a queued wait poll.
+     * `max_requests` 0 turns the limit off (the default; `per` is then ignored);
+     * otherwise `per` must be at least 1 ms (longer than UINT32_MAX ms is cut to
+     * it) and `max_requests` at most 1000000.
+     */
+    Options &rate_limit(std::uint32_t max_requests, std::chrono::milliseconds per)
+    {
+        check(feishu_client_options_set_rate_limit(raw_, max_requests, detail::ms32(per)));
         return *this;
     }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -138,6 +139,15 @@ void test_statuses()
     CHECK(c.task_check(TOKEN, "fail") == Status::Fail);
     CHECK(c.task_check(TOKEN, "process") == Status::Process);
     CHECK(c.task_check(TOKEN, "7360595374803812356") == Status::Success);
+    // The platform's other spellings.
+    CHECK(c.task_check(TOKEN, "failed") == Status::Fail);
+    CHECK(c.task_check(TOKEN, "pending") == Status::Process);
+    const feishu::Result<Status> failed = c.try_task_check(TOKEN, "failed");
+    CHECK(failed && *failed == Status::Fail);
+    CHECK(c.wait(TOKEN, "failed", 5s) == Status::Fail);
+    auto e = error_of([&] { c.wait(TOKEN, "pending", 400ms); });
+    CHECKM(e && e->is_timeout() && e->last_status() == Status::Process,
+           (e ? e->what() : "no error"));
     // A std::string_view into a bigger buffer is cut where the view ends.
     const std::string buffer = "success-and-more";
     CHECK(c.task_check(TOKEN, std::string_view(buffer).substr(0, 7)) == Status::Success);
@@ -176,10 +186,16 @@ void test_platform_errors()
     }
     CHECK(caught);
 
-    e = error_of([&] { c.task_check(TOKEN, "rate-limited"); });
+    // Its own token: after a 429 the client holds that token back until the advised reset.
+    const std::string limited_token = "t-SECRET-rate-limited";
+    e = error_of([&] { c.task_check(limited_token, "rate-limited"); });
     CHECK(e && e->code() == 99991400 && e->http_status() == 429);
     CHECKM(e && e->retry_after() == 3000ms, (e ? e->what() : "no error"));
     CHECK(e && has(e->what(), "[retry after 3000 ms]"));
+    // ... so the next call with it is refused at once, unsent (the reset is past the deadline).
+    e = error_of([&] { c.task_check(limited_token, "success"); });
+    CHECKM(e && e->code() == 99991400 && e->http_status() == 0 && has(e->message(), "not sent"),
+           (e ? e->what() : "no error"));
 
     e = error_of([&] { c.task_check(TOKEN, "token-expired"); });
     CHECK(e && e->code() == 99991663 && e->is_platform());
@@ -619,6 +635,115 @@ void test_threads()
     CHECK(mismatches == 0);
 }
 
+void test_rate_limit()
+{
+    // Bad values throw is_invalid_argument() and leave the options unchanged.
+    feishu::Options bad = base_options();
+    for (const auto &[max, per] : {std::pair<std::uint32_t, std::chrono::milliseconds>{5, 0ms},
+                                   {5, -1s},
+                                   {1000001, 1s},
+                                   {std::numeric_limits<std::uint32_t>::max(), 1s}}) {
+        auto e = error_of([&, max = max, per = per] { bad.rate_limit(max, per); });
+        CHECKM(e && e->is_invalid_argument() && has(e->message(), "rate limit"),
+               max << " per " << per.count() << " ms: " << (e ? e->what() : "no error"));
+    }
+    bad.rate_limit(0, 0ms).rate_limit(0, -5ms); // 0: off, whatever the interval
+    bad.rate_limit(1000000, 1ms);
+    const feishu::Client unlimited(bad.rate_limit(0, 0ms));
+    CHECK(unlimited.task_check(TOKEN, "success") == Status::Success);
+
+    // 2 per second: the third call starts a second after the first.
+    {
+        feishu::Options o = base_options();
+        o.rate_limit(2, 1s);
+        const feishu::Client c(o);
+        const auto start = Clock::now();
+        long long took[3] = {0, 0, 0};
+        for (long long &t : took) {
+            CHECK(c.task_check(TOKEN, "success") == Status::Success);
+            t = ms_since(start);
+        }
+        CHECKM(took[2] >= 900, "calls returned after " << took[0] << ", " << took[1] << ", "
+                                                         << took[2] << " ms");
+    }
+
+    // Over all threads of the client: 4 threads, one call each, 2 per second.
+    {
+        feishu::Options o = base_options();
+        o.rate_limit(2, std::chrono::seconds(1));
+        const feishu::Client c(o);
+        std::atomic<int> ok{0};
+        const auto start = Clock::now();
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 4; i++)
+            threads.emplace_back([&] {
+                if (c.try_task_check(TOKEN, "fail").value_or(Status::Unknown) == Status::Fail)
+                    ++ok;
+            });
+        for (auto &t : threads)
+            t.join();
+        const long long took = ms_since(start);
+        CHECK(ok == 4);
+        CHECKM(took >= 900, "4 calls on 4 threads at 2 per second took " << took << " ms");
+    }
+
+    // Wait polls count too: the third poll comes a second after the first.
+    {
+        feishu::Options o = base_options();
+        o.rate_limit(2, 1s);
+        const feishu::Client c(o);
+        std::chrono::milliseconds third{0};
+        const auto start = Clock::now();
+        auto e = error_of([&] {
+            c.wait(TOKEN, "pending", 20s, nullptr,
+                   [&](Status, std::uint32_t polls, std::chrono::milliseconds elapsed) {
+                       third = elapsed;
+                       return polls == 3;
+                   });
+        });
+        const long long took = ms_since(start);
+        CHECKM(e && e->is_cancelled() && e->last_status() == Status::Process,
+               (e ? e->what() : "no error"));
+        CHECKM(third >= 900ms && took >= 900,
+               "third poll at " << third.count() << " ms, wait took " << took << " ms");
+    }
+
+    // A call that cannot start before its deadline: is_timeout(), not sent, says why.
+    {
+        feishu::Options o = base_options();
+        o.timeouts(300ms, 300ms).rate_limit(1, 60s);
+        const feishu::Client c(o);
+        CHECK(c.task_check(TOKEN, "success") == Status::Success);
+        const auto start = Clock::now();
+        const feishu::Result<Status> r = c.try_task_check(TOKEN, "success");
+        const long long took = ms_since(start);
+        CHECKM(!r && r.error().is_timeout() && r.error().http_status() == 0 &&
+                   has(r.error().message(), "rate limit"),
+               r.error().to_string());
+        CHECKM(took < 10000, "took " << took << " ms");
+    }
+
+    // A Cancel frees a wait queued for the limit at once.
+    {
+        feishu::Options o = base_options(); // 5 s per call: each poll may queue that long
+        o.rate_limit(1, 60s);
+        const feishu::Client c(o);
+        CHECK(c.task_check(TOKEN, "success") == Status::Success);
+        const feishu::Cancel cancel;
+        std::thread canceller([&cancel] {
+            std::this_thread::sleep_for(200ms);
+            cancel.trigger();
+        });
+        const auto queued = Clock::now();
+        auto e = error_of([&] { c.wait(TOKEN, "success", 20s, &cancel); });
+        const long long waited = ms_since(queued);
+        canceller.join();
+        CHECKM(e && e->is_cancelled() && e->last_status() == Status::Unknown,
+               (e ? e->what() : "no error"));
+        CHECKM(waited >= 150 && waited < 3000, "the queued wait took " << waited << " ms");
+    }
+}
+
 void test_from_env()
 {
     // The harness sets FEISHU_BASE_URL to the mock server.
@@ -653,6 +778,7 @@ int main()
         {"move semantics", test_move_semantics},
         {"managed token", test_managed_token},
         {"threads", test_threads},
+        {"rate limit", test_rate_limit},
         {"from_env", test_from_env},
     };
     for (const auto &t : tests) {

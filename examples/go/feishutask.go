@@ -87,11 +87,12 @@ type Status int32
 const (
 	StatusUnknown Status = 0 // no status (a failure)
 	StatusSuccess Status = 1 // "success": the task has finished
-	StatusFail    Status = 2 // "fail": the task has failed
-	StatusProcess Status = 3 // "process": the task is still running
+	StatusFail    Status = 2 // "fail" (or "failed"): the task has failed
+	StatusProcess Status = 3 // "process" (or "pending"): the task is still running
 )
 
-// String returns "unknown", "success", "fail" or "process".
+// String returns "unknown", "success", "fail" or "process" (the platform's
+// other spellings, "failed" and "pending", are StatusFail and StatusProcess).
 func (s Status) String() string {
 	switch s {
 	case StatusSuccess:
@@ -172,6 +173,9 @@ type options struct {
 	appID          string
 	appSecret      string
 	credsSet       bool
+	rateMax        int
+	ratePer        time.Duration
+	rateSet        bool
 	log            LogFunc
 }
 
@@ -199,6 +203,28 @@ func WithCallTimeout(d time.Duration) Option {
 // (0 to 10, default 2): connection failures, 5xx, and rate limits whose
 // advised wait fits the deadline.
 func WithMaxRetries(n int) Option { return func(o *options) { o.maxRetries, o.retriesSet = n, true } }
+
+// WithRateLimit declares a budget for the client's task_check requests: at
+// most maxRequests of them start in any interval of length per, over all
+// goroutines using the client together (a sliding window, so a gateway that
+// counts fixed windows never sees more than maxRequests in one). Feishu
+// publishes no number for task_check: use the one its support gave you, or
+// your own measurement.
+//
+// Calls wait their turn in arrival order, each no longer than its own
+// deadline (the call timeout; for Wait, what is left of the context): a call
+// that cannot start in time fails with ErrTimeout without sending anything,
+// its message naming the limit. Retries and every poll of Wait count like any
+// request; fetching the tenant_access_token does not. Cancelling a Wait's
+// context frees its queued poll at once.
+//
+// maxRequests 0 turns the limit off (the default; per is then ignored).
+// Otherwise maxRequests is at most 1000000 and per a whole number of
+// milliseconds, at least 1ms; other values make NewClient fail with
+// ErrInvalidArgument.
+func WithRateLimit(maxRequests int, per time.Duration) Option {
+	return func(o *options) { o.rateMax, o.ratePer, o.rateSet = maxRequests, per, true }
+}
 
 // WithProxy sets an HTTP CONNECT proxy, "http://[user:password@]host[:port]".
 // Without WithProxy or WithNoProxy, HTTPS_PROXY / ALL_PROXY / NO_PROXY are used
@@ -284,6 +310,15 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 		if rc := C.feishu_client_options_set_max_retries(copt, C.uint32_t(o.maxRetries)); rc != 0 {
 			return nil, setterError(rc, "max retries %d", o.maxRetries)
+		}
+	}
+	if o.rateSet {
+		n, perMS, err := rateLimit(o.rateMax, o.ratePer)
+		if err != nil {
+			return nil, err
+		}
+		if rc := C.feishu_client_options_set_rate_limit(copt, C.uint32_t(n), C.uint32_t(perMS)); rc != 0 {
+			return nil, setterError(rc, "rate limit %d requests per %v", o.rateMax, o.ratePer)
 		}
 	}
 	if o.proxySet {
@@ -614,6 +649,27 @@ func millis(d time.Duration) (ms uint64, ok bool) {
 	}
 	ms = uint64((d + time.Millisecond - 1) / time.Millisecond)
 	return ms, ms <= math.MaxUint32
+}
+
+// maxRateLimitRequests is the most requests WithRateLimit may allow per
+// interval (the C library's bound).
+const maxRateLimitRequests = 1000000
+
+// rateLimit checks WithRateLimit's values and converts them for the C setter:
+// (0, 0) turns the limit off.
+func rateLimit(maxRequests int, per time.Duration) (n, perMS uint32, err error) {
+	if maxRequests == 0 {
+		return 0, 0, nil
+	}
+	if maxRequests < 0 || maxRequests > maxRateLimitRequests {
+		return 0, 0, invalid("rate limit %d requests per %v: want 0 (no limit) to %d requests",
+			maxRequests, per, maxRateLimitRequests)
+	}
+	if per < time.Millisecond || per%time.Millisecond != 0 || per/time.Millisecond > math.MaxUint32 {
+		return 0, 0, invalid("rate limit %d requests per %v: want an interval of whole milliseconds, from 1ms to %v",
+			maxRequests, per, time.Duration(math.MaxUint32)*time.Millisecond)
+	}
+	return uint32(maxRequests), uint32(per / time.Millisecond), nil
 }
 
 func setterError(rc C.int32_t, format string, args ...interface{}) *APIError {

@@ -6,6 +6,7 @@ package feishutask_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,6 +74,22 @@ func requestCount(t *testing.T) string {
 	return string(body)
 }
 
+// mockStat is one number of the mock server's GET /_mock/stats: "requests",
+// "connections", "token_fetches" or "limited" (requests its window limit
+// answered with 429).
+func mockStat(t *testing.T, name string) int {
+	t.Helper()
+	var stats map[string]int
+	if err := json.Unmarshal([]byte(requestCount(t)), &stats); err != nil {
+		t.Fatalf("GET /_mock/stats: %v", err)
+	}
+	n, ok := stats[name]
+	if !ok {
+		t.Fatalf("GET /_mock/stats has no %q: %v", name, stats)
+	}
+	return n
+}
+
 func apiError(t *testing.T, err error) *feishutask.APIError {
 	t.Helper()
 	var apiErr *feishutask.APIError
@@ -107,11 +124,32 @@ func TestStatuses(t *testing.T) {
 		"7360595374803812356": feishutask.StatusSuccess,
 		"fail":                feishutask.StatusFail,
 		"process":             feishutask.StatusProcess,
+		// The spellings of Feishu's own CLI.
+		"failed":  feishutask.StatusFail,
+		"pending": feishutask.StatusProcess,
 	} {
 		got, err := c.TaskCheck(ctx, token, taskID)
 		if err != nil || got != want {
 			t.Errorf("TaskCheck(%q) = %v, %v; want %v, nil", taskID, got, err, want)
 		}
+	}
+}
+
+// The spellings of Feishu's own CLI in a wait: "failed" ends it, "pending"
+// does not.
+func TestStatusSpellingsInAWait(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if got, err := c.Wait(wctx, token, "failed", nil); err != nil || got != feishutask.StatusFail {
+		t.Errorf("Wait(failed) = %v, %v; want fail, nil", got, err)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 400*time.Millisecond)
+	defer pcancel()
+	got, err := c.Wait(pctx, token, "pending", nil)
+	if !errors.Is(err, feishutask.ErrTimeout) || got != feishutask.StatusProcess {
+		t.Errorf("Wait(pending) = %v, %v; want process, ErrTimeout", got, err)
 	}
 }
 
@@ -234,6 +272,135 @@ func TestBadOptions(t *testing.T) {
 			continue
 		}
 		c.Close()
+	}
+}
+
+func TestRateLimitOptions(t *testing.T) {
+	for name, opt := range map[string]feishutask.Option{
+		"per 0":         feishutask.WithRateLimit(5, 0),
+		"negative per":  feishutask.WithRateLimit(5, -time.Second),
+		"sub-ms per":    feishutask.WithRateLimit(5, 1500*time.Microsecond),
+		"under 1ms":     feishutask.WithRateLimit(1, time.Microsecond),
+		"per too long":  feishutask.WithRateLimit(1, (1<<32)*time.Millisecond),
+		"negative max":  feishutask.WithRateLimit(-1, time.Second),
+		"too many":      feishutask.WithRateLimit(1000001, time.Second),
+		"too many, 0ms": feishutask.WithRateLimit(2000000, 0),
+	} {
+		c, err := feishutask.NewClient(feishutask.WithBaseURL(baseURL(t)), opt)
+		if c != nil || !errors.Is(err, feishutask.ErrInvalidArgument) {
+			t.Errorf("%s: NewClient = %v, %v; want ErrInvalidArgument", name, c, err)
+			continue
+		}
+		if e := apiError(t, err); e.Code != feishutask.CodeInvalidArgument || !strings.Contains(e.Message, "rate limit") {
+			t.Errorf("%s: %+v", name, e)
+		}
+	}
+	// Off (per is ignored), and the extremes.
+	for name, opt := range map[string]feishutask.Option{
+		"off":       feishutask.WithRateLimit(0, 0),
+		"off, junk": feishutask.WithRateLimit(0, -time.Nanosecond),
+		"most":      feishutask.WithRateLimit(1000000, time.Millisecond),
+		"one a day": feishutask.WithRateLimit(1, 24*time.Hour),
+	} {
+		c := newClient(t, opt)
+		if s, err := c.TaskCheck(context.Background(), token, "success"); err != nil || s != feishutask.StatusSuccess {
+			t.Errorf("%s: TaskCheck = %v, %v", name, s, err)
+		}
+	}
+}
+
+// With 2 requests per second, the third call starts a second after the first.
+func TestRateLimitSpacesCalls(t *testing.T) {
+	c := newClient(t, feishutask.WithRateLimit(2, time.Second))
+	start := time.Now()
+	var took [3]time.Duration
+	for i := range took {
+		if s, err := c.TaskCheck(context.Background(), "t-go-rate-spacing", "success"); err != nil || s != feishutask.StatusSuccess {
+			t.Fatalf("call %d: %v, %v", i+1, s, err)
+		}
+		took[i] = time.Since(start)
+	}
+	t.Logf("calls returned after %v", took)
+	if took[2] < 900*time.Millisecond {
+		t.Errorf("the third call returned %v after the first started; want >= ~1s", took[2])
+	}
+
+	// Wait polls count too: 2 per second, so a third poll comes >= ~1s in.
+	w := newClient(t, feishutask.WithRateLimit(2, time.Second))
+	var polls []feishutask.Progress
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := w.Wait(ctx, "t-go-rate-wait", "pending", func(p feishutask.Progress) {
+		polls = append(polls, p)
+		if p.Polls == 3 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v; want cancelled after 3 polls", err)
+	}
+	if len(polls) != 3 || polls[2].Elapsed < 900*time.Millisecond {
+		t.Errorf("polls: %+v; want the third >= ~1s in", polls)
+	}
+}
+
+// A call that cannot start before its deadline fails with ErrTimeout, sends
+// nothing, and says why.
+func TestRateLimitDeadline(t *testing.T) {
+	c := newClient(t, feishutask.WithRateLimit(1, time.Minute), feishutask.WithCallTimeout(300*time.Millisecond))
+	if _, err := c.TaskCheck(context.Background(), token, "success"); err != nil {
+		t.Fatalf("first call: %v", err)
+	}
+	before := mockStat(t, "requests")
+	s, err := c.TaskCheck(context.Background(), token, "success")
+	if s != feishutask.StatusUnknown || !errors.Is(err, feishutask.ErrTimeout) {
+		t.Fatalf("second call = %v, %v; want ErrTimeout", s, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a call deadline is not a context deadline: %v", err)
+	}
+	if e := apiError(t, err); !strings.Contains(e.Message, "rate limit") || e.HTTPStatus != 0 {
+		t.Errorf("APIError = %+v; want a message naming the rate limit", e)
+	}
+	if after := mockStat(t, "requests"); after != before {
+		t.Errorf("the refused call was sent: %d -> %d requests", before, after)
+	}
+}
+
+// Against a gateway allowing 3 requests per token per 1 s window: a client
+// declaring 2 per second never hears a 429; one declaring nothing does.
+func TestRateLimitKeepsInsideTheGatewayWindow(t *testing.T) {
+	mockPost(t, "/_mock/window?limit=3")
+	t.Cleanup(func() { mockPost(t, "/_mock/window?limit=0") })
+
+	limited := mockStat(t, "limited")
+	c := newClient(t, feishutask.WithRateLimit(2, time.Second), feishutask.WithMaxRetries(0))
+	start := time.Now()
+	for i := 0; i < 6; i++ {
+		if s, err := c.TaskCheck(context.Background(), "t-go-window-limited", "success"); err != nil || s != feishutask.StatusSuccess {
+			t.Errorf("call %d with the declared limit: %v, %v", i+1, s, err)
+		}
+	}
+	if took := time.Since(start); took < 1800*time.Millisecond {
+		t.Errorf("6 calls at 2 per second took %v; want >= ~2s", took)
+	}
+	if n := mockStat(t, "limited"); n != limited {
+		t.Errorf("the gateway answered %d requests with 429 despite the declared limit", n-limited)
+	}
+
+	// Without it, the same gateway answers 429: the check above can fail.
+	u := newClient(t, feishutask.WithMaxRetries(0), feishutask.WithCallTimeout(300*time.Millisecond))
+	rateLimited := 0
+	for i := 0; i < 8; i++ {
+		_, err := u.TaskCheck(context.Background(), "t-go-window-unlimited", "success")
+		var e *feishutask.APIError
+		if errors.As(err, &e) && e.Code == 99991400 {
+			rateLimited++
+		}
+	}
+	if rateLimited == 0 || mockStat(t, "limited") == limited {
+		t.Errorf("without a declared limit: %d calls rate limited, %d 429s; want some",
+			rateLimited, mockStat(t, "limited")-limited)
 	}
 }
 

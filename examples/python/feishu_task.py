@@ -32,7 +32,7 @@ import enum
 import math
 import os
 import threading
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 __all__ = [
     "BASE_URL_FEISHU",
@@ -122,6 +122,10 @@ _PROTOTYPES = {
         [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32],
     ),
     "feishu_client_options_set_max_retries": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_uint32]),
+    "feishu_client_options_set_rate_limit": (
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32],
+    ),
     "feishu_client_options_set_proxy": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
     "feishu_client_options_set_ca_file": (ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
     "feishu_client_options_set_log_callback": (
@@ -173,8 +177,8 @@ class Status(enum.IntEnum):
 
     UNKNOWN = 0  #: only on failure
     SUCCESS = 1  #: the task has finished
-    FAIL = 2  #: the task has failed
-    PROCESS = 3  #: the task is still running
+    FAIL = 2  #: the task has failed (the platform says "fail" or "failed")
+    PROCESS = 3  #: the task is still running (the platform says "process" or "pending")
 
 
 class LogLevel(enum.IntEnum):
@@ -409,6 +413,21 @@ def _ms(seconds: Any, what: str) -> int:
     return max(1, math.ceil(round(seconds * 1000, 3)))
 
 
+def _rate_limit(value: Any) -> Tuple[int, int]:
+    """``(max_requests, per_seconds)`` for feishu_client_options_set_rate_limit: the
+    requests checked for a uint32_t, the interval in milliseconds (the library rejects
+    0 with requests > 0, and requests over 1000000)."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise TypeError("rate_limit must be a (max_requests, per_seconds) tuple")
+    max_requests, per = value
+    if isinstance(max_requests, bool) or not isinstance(max_requests, int):
+        raise TypeError("rate_limit's max_requests must be an int")
+    if not 0 <= max_requests <= 0xFFFFFFFF:
+        raise _invalid(f"rate limit of {max_requests} requests; 0 (no limit) to 1000000 are allowed")
+    per_ms = _ms(per, "rate_limit's per_seconds")
+    return max_requests, per_ms if max_requests else 0
+
+
 class _Handle:
     """A C handle that is freed once closed and no call is using it (so close() from
     another thread, or garbage collection, never frees it under a running call)."""
@@ -520,6 +539,14 @@ class Client:
     - ``connect_timeout`` (default 10) and ``timeout`` (the whole-call deadline, every
       attempt and retry wait included; default 30), in seconds;
     - ``max_retries``: extra attempts for transient failures, 0 to 10 (default 2);
+    - ``rate_limit``: ``(max_requests, per_seconds)``, a budget for the client's
+      task_check requests: at most ``max_requests`` of them start in any interval of
+      ``per_seconds`` (rounded up to whole milliseconds), over all threads using the
+      client (a sliding window). Calls queue in arrival order, each no longer than its
+      own deadline: one that cannot start in time raises :class:`FeishuTimeoutError`
+      without sending, its message naming the limit. Retries and wait polls count;
+      the token request does not. ``None`` (default) or ``max_requests`` 0: no limit;
+      otherwise ``max_requests`` is at most 1000000 and ``per_seconds`` more than 0;
     - ``proxy``: ``"http://[user:pass@]host[:port]"``, ``None`` for no proxy at all, or
       ``FROM_ENV`` (default: HTTPS_PROXY / ALL_PROXY / NO_PROXY);
     - ``ca_file``: PEM certificates trusted instead of the bundled roots, as
@@ -540,6 +567,7 @@ class Client:
         connect_timeout: Optional[float] = None,
         timeout: Optional[float] = None,
         max_retries: Optional[int] = None,
+        rate_limit: Optional[Tuple[int, float]] = None,
         proxy: Any = FROM_ENV,
         ca_file: Union[str, bytes, "os.PathLike[str]", None] = None,
         app_id: Optional[Text] = None,
@@ -572,6 +600,9 @@ class Client:
                 if not 0 <= max_retries <= 0xFFFFFFFF:
                     raise _invalid(f"max_retries is {max_retries}; 0 to 10 are allowed")
                 _check_setter(_lib.feishu_client_options_set_max_retries(options, max_retries))
+            if rate_limit is not None:
+                max_requests, per_ms = _rate_limit(rate_limit)
+                _check_setter(_lib.feishu_client_options_set_rate_limit(options, max_requests, per_ms))
             if proxy is not FROM_ENV:
                 url = None if proxy is None else _c_text(proxy, "proxy")
                 _check_setter(_lib.feishu_client_options_set_proxy(options, url))

@@ -7,17 +7,32 @@ Skipped when FEISHU_TEST_BASE_URL is unset. tests/python_binding.rs runs it with
 mock server (cargo test --test python_binding). Standard library only.
 """
 
+import json
+import math
 import os
 import pickle
 import threading
 import time
 import unittest
+import urllib.request
 
 import feishu_task
 from feishu_task import Cancel, Client, FeishuTaskError, LogLevel, Status
 
 BASE_URL = os.environ.get("FEISHU_TEST_BASE_URL")
 TOKEN = "t-SECRET0123456789abcdef"  # must never appear in a message or log line
+
+
+def mock(method, path):
+    """Calls an admin endpoint of the mock server; returns its JSON answer."""
+    req = urllib.request.Request(BASE_URL + path, data=b"" if method == "POST" else None, method=method)
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def mock_stat(name):
+    """One number of GET /_mock/stats: requests, connections, token_fetches, limited."""
+    return mock("GET", "/_mock/stats")[name]
 
 
 def client(**kwargs):
@@ -56,6 +71,16 @@ class FeishuTaskTest(unittest.TestCase):
         self.assertIs(c.task_check("process", TOKEN), Status.PROCESS)
         self.assertIs(c.task_check("7360595374803812356", TOKEN), Status.SUCCESS)
         self.assertIs(c.task_check(b"success", token=TOKEN.encode()), Status.SUCCESS)
+
+    def test_status_spellings(self):
+        # The platform's other spellings: "failed" is FAIL, "pending" PROCESS.
+        c = self.client
+        self.assertIs(c.task_check("failed", TOKEN), Status.FAIL)
+        self.assertIs(c.task_check("pending", TOKEN), Status.PROCESS)
+        self.assertIs(c.wait("failed", TOKEN, timeout=5), Status.FAIL)
+        with self.assertRaises(feishu_task.FeishuTimeoutError) as cm:
+            c.wait("pending", TOKEN, timeout=0.4)
+        self.assertIs(cm.exception.last_status, Status.PROCESS)
 
     def test_from_env(self):
         # The harness sets FEISHU_BASE_URL to the mock server too.
@@ -176,6 +201,12 @@ class FeishuTaskTest(unittest.TestCase):
             dict(app_id="cli_x"),  # without a secret
             dict(app_id="", app_secret="secret"),
             dict(app_id="cli_x", app_secret="hunter2 with space"),
+            dict(rate_limit=(5, 0)),
+            dict(rate_limit=(5, -1)),
+            dict(rate_limit=(5, float("nan"))),
+            dict(rate_limit=(1000001, 1)),
+            dict(rate_limit=(-1, 1)),
+            dict(rate_limit=(2**32, 1)),
         ]
         for kwargs in cases:
             with self.subTest(**{k: repr(v) for k, v in kwargs.items()}):
@@ -189,6 +220,100 @@ class FeishuTaskTest(unittest.TestCase):
             client(max_retries="2")
         with self.assertRaises(TypeError):
             client(log="not callable")
+        for rate_limit in [5, (5,), (5, 1, 1), [5, 1], ("5", 1), (5, "1"), (True, 1), (5.0, 1)]:
+            with self.subTest(rate_limit=rate_limit):
+                with self.assertRaises(TypeError):
+                    client(rate_limit=rate_limit)
+        with self.assertRaises(feishu_task.InvalidArgumentError) as cm:
+            client(rate_limit=(5, 0))
+        self.assertIn("rate limit", cm.exception.message)
+
+    # ------------------------------------------------------------- rate limit
+
+    def test_rate_limit_values_accepted(self):
+        for rate_limit in [(0, 0), (0, 1), (1, 0.0001), (1000000, 0.001), (3, 2.5), (1, 86400)]:
+            with self.subTest(rate_limit=rate_limit):
+                with client(rate_limit=rate_limit) as c:
+                    self.assertIs(c.task_check("success", TOKEN), Status.SUCCESS)
+
+    def test_rate_limit_spaces_calls(self):
+        # 2 per second: the third call starts a second after the first.
+        with client(rate_limit=(2, 1.0)) as c:
+            start = time.monotonic()
+            took = []
+            for _ in range(3):
+                self.assertIs(c.task_check("success", TOKEN), Status.SUCCESS)
+                took.append(time.monotonic() - start)
+        self.assertGreaterEqual(took[2], 0.9, took)
+
+    def test_rate_limit_is_shared_by_threads(self):
+        # 4 threads, one call each, 2 per second: the last starts a second in.
+        results = []
+        with client(rate_limit=(2, 1)) as c:
+            start = time.monotonic()
+            threads = [
+                threading.Thread(target=lambda: results.append(c.task_check("fail", TOKEN)))
+                for _ in range(4)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            took = time.monotonic() - start
+        self.assertEqual(results, [Status.FAIL] * 4)
+        self.assertGreaterEqual(took, 0.9)
+
+    def test_rate_limit_counts_wait_polls(self):
+        seen = []
+
+        def progress(status, polls, elapsed):
+            seen.append(elapsed)
+            return polls == 3
+
+        with client(rate_limit=(2, 1)) as c:
+            start = time.monotonic()
+            with self.assertRaises(feishu_task.CancelledError) as cm:
+                c.wait("pending", TOKEN, timeout=20, progress=progress)
+            took = time.monotonic() - start
+        self.assertIs(cm.exception.last_status, Status.PROCESS)
+        self.assertEqual(len(seen), 3)
+        self.assertGreaterEqual(seen[2], 0.9, seen)
+        self.assertGreaterEqual(took, 0.9)
+
+    def test_rate_limit_deadline(self):
+        # A call that cannot start before its deadline: a timeout, nothing sent.
+        with client(rate_limit=(1, 60), connect_timeout=0.3, timeout=0.3) as c:
+            self.assertIs(c.task_check("success", TOKEN), Status.SUCCESS)
+            before = mock_stat("requests")
+            with self.assertRaises(feishu_task.FeishuTimeoutError) as cm:
+                c.task_check("success", TOKEN)
+            self.assertEqual(mock_stat("requests"), before)
+        e = cm.exception
+        self.assertEqual((e.code, e.http_status), (feishu_task.Code.TIMEOUT, 0))
+        self.assertIn("rate limit", e.message)
+        self.assertNotIn("SECRET", str(e))
+
+    def test_rate_limit_keeps_inside_the_gateways_window(self):
+        # The mock gateway allows 3 requests per token in each fixed 1 s window.
+        mock("POST", "/_mock/window?limit=3")
+        self.addCleanup(mock, "POST", "/_mock/window?limit=0")
+        limited = mock_stat("limited")
+        with client(rate_limit=(2, 1), max_retries=0) as c:
+            start = time.monotonic()
+            for _ in range(6):
+                self.assertIs(c.task_check("success", "t-py-window-limited"), Status.SUCCESS)
+            self.assertGreaterEqual(time.monotonic() - start, 1.8)
+        self.assertEqual(mock_stat("limited"), limited, "the gateway answered 429")
+        # Without the declared limit the same gateway answers 429 (the check above can fail).
+        codes = []
+        with client(max_retries=0, timeout=0.3) as c:
+            for _ in range(8):
+                try:
+                    c.task_check("success", "t-py-window-unlimited")
+                except feishu_task.PlatformError as e:
+                    codes.append(e.code)
+        self.assertIn(99991400, codes)
+        self.assertGreater(mock_stat("limited"), limited)
 
     # ------------------------------------------------------------- waiting
 
@@ -343,10 +468,13 @@ class FeishuTaskTest(unittest.TestCase):
         with client(timeout=2.5) as c:
 
             def run(task_id, code, status):
+                # After a 429 the client holds its token back until the advised reset
+                # (later calls fail at once, unsent, with the same code): its own token.
+                token = "t-SECRET-rate-limited" if task_id == "rate-limited" else TOKEN
                 barrier.wait()
                 for i in range(20):
                     try:
-                        got = c.task_check(task_id, TOKEN)
+                        got = c.task_check(task_id, token)
                         if code is not None or got is not status:
                             mismatches.append((task_id, i, got))
                     except FeishuTaskError as e:

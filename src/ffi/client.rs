@@ -81,6 +81,16 @@ pub extern "C" fn feishu_client_free(client: *mut FeishuClient) {
 /// request failed". Without credentials a NULL token is
 /// `FEISHU_ERR_INVALID_ARGUMENT`.
 ///
+/// Rate limits, client-wide: once the platform answers 99991400 with
+/// `x-ogw-ratelimit-reset`, no call of this client with the same token is sent
+/// before the reset has passed (other tokens, i.e. other tenants, are not
+/// held back). A call waits for the reset when its deadline allows; otherwise
+/// it returns 99991400 at once without sending, with `retry_after_ms` set to
+/// the time still to wait and `http_status` 0. With a declared limit
+/// (`feishu_client_options_set_rate_limit`) a call also queues for a start
+/// within it; one that cannot start by its deadline returns
+/// `FEISHU_ERR_TIMEOUT` without sending.
+///
 /// `err` (may be NULL) receives the outcome of this call: code 0 and empty
 /// strings on success, the failure's details otherwise. Use it rather than
 /// `feishu_last_error` from Go. The thread's last error is updated too.

@@ -201,6 +201,36 @@ pub extern "C" fn feishu_client_options_set_max_retries(
     }
 }
 
+/// Declares a budget for the task_check requests of clients built from these
+/// options: at most `max_requests` requests *start* in any interval of
+/// `per_ms` milliseconds, over all threads of a client together (a sliding
+/// window, so a gateway that counts fixed windows never sees more than
+/// `max_requests` in one). Feishu publishes no number for task_check ("special
+/// frequency control"): set the one support gave you, or your own measurement.
+///
+/// Calls wait in arrival order, each no longer than its own deadline: a call
+/// that cannot start in time returns `FEISHU_ERR_TIMEOUT` without sending,
+/// its message naming the limit. Retries and wait polls count like any
+/// request; the token endpoint does not count. A wait's cancel frees a queued
+/// call at once. `max_requests` 0 turns the limit off (the default).
+///
+/// Independently of this, and always on: after the platform answers 99991400
+/// with `x-ogw-ratelimit-reset`, no call of the client with that token is sent
+/// before the reset; see `feishu_client_task_check`.
+///
+/// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options,
+/// `per_ms` 0 with `max_requests` > 0, `max_requests` over 1000000).
+#[unsafe(no_mangle)]
+pub extern "C" fn feishu_client_options_set_rate_limit(
+    options: *mut FeishuClientOptions,
+    max_requests: u32,
+    per_ms: u32,
+) -> i32 {
+    ffi_panic_boundary! {
+        set(options, |o| o.config.set_rate_limit(max_requests, per_ms))
+    }
+}
+
 /// Sets an HTTP CONNECT proxy, `http://[user:password@]host[:port]` (port
 /// 1080 if none; credentials percent-encoded), or NULL for no proxy at all,
 /// whatever the environment says. Hosts matching `NO_PROXY` are reached

@@ -17,9 +17,11 @@ pub enum FeishuTaskStatus {
     Unknown = 0,
     /// `"success"`: the task has finished.
     Success = 1,
-    /// `"fail"`: the task has failed.
+    /// `"fail"`: the task has failed (also `"failed"`, the spelling Feishu's
+    /// own CLI reads).
     Fail = 2,
-    /// `"process"`: the task is still running.
+    /// `"process"`: the task is still running (also `"pending"`, the spelling
+    /// Feishu's own CLI tests with).
     Process = 3,
 }
 

@@ -43,8 +43,11 @@ pub extern "C" fn feishu_cancel_new() -> *mut FeishuCancel {
     }
 }
 
-/// Cancels every wait using `cancel`, now and later: a sleeping wait returns
-/// within milliseconds, a wait with a request in flight right after it. Safe
+/// Cancels every wait using `cancel`, now and later: a wait that is sleeping
+/// (between polls, between a poll's attempts, waiting out a rate-limit reset,
+/// queued for the client's declared rate limit) returns `FEISHU_ERR_CANCELLED`
+/// within milliseconds (at most 50); one with a request in flight returns right
+/// after that request ends. Safe
 /// to call from any thread (a signal handler excepted), any number of times.
 /// NULL does nothing.
 #[unsafe(no_mangle)]
@@ -78,8 +81,10 @@ pub extern "C" fn feishu_cancel_free(cancel: *mut FeishuCancel) {
 /// - Each poll is one `feishu_client_task_check` with the client's own
 ///   retries, bounded by the client's call timeout and what is left of the
 ///   wait. `token` may be NULL with app credentials on the client.
-/// - Rate limits (429 / 99991400): waits what `x-ogw-ratelimit-reset`
-///   advises (within the deadline), then goes on.
+/// - Rate limits: a poll never sends into a reset the platform announced for
+///   the token (429 / 99991400 with `x-ogw-ratelimit-reset`) nor past the
+///   client's declared limit (`feishu_client_options_set_rate_limit`); after a
+///   99991400 the next poll comes after the advised reset (within the deadline).
 /// - Transient failures (network, 5xx, 1061001, a poll's own timeout) are
 ///   absorbed up to 5 in a row; the 6th is returned. Permanent failures
 ///   (1061002, 1061003, auth codes, protocol errors, invalid input) return at

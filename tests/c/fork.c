@@ -7,6 +7,8 @@
  * exits with their outcome; the parent waits for it, then makes calls. Both
  * sides must succeed every time: a child that reused its parent's TLS session
  * would corrupt it for both ("cannot decrypt peer's message"). */
+#define _POSIX_C_SOURCE 200809L
+
 #include <stdlib.h>
 #include <sys/types.h>
 #include <sys/wait.h>

@@ -43,11 +43,22 @@ int main(void)
     CHECK(e.http_status == 400, "http %d", (int)e.http_status);
     EXPECT("t-expired", "success", 99991663, U);
 
-    /* Rate limited: the reset header becomes retry_after_ms. */
-    e = EXPECT(TEST_TOKEN, "rate-limited", 99991400, U);
+    /* Rate limited: the reset header becomes retry_after_ms. Another tenant's
+     * token: the 429 holds back this token for 3 s (the learned gate). */
+    e = EXPECT(TEST_TOKEN "-tenant-b", "rate-limited", 99991400, U);
     CHECK(e.http_status == 429, "http %d", (int)e.http_status);
     CHECK(e.retry_after_ms == 3000, "retry_after_ms %lu", (unsigned long)e.retry_after_ms);
     CHECK(e.log_id[0] != '\0', "log id present");
+    /* The same token again, within a deadline shorter than the reset: refused
+     * at once without sending (no HTTP status, no log id), the wait left in
+     * retry_after_ms. The other token is not held back. */
+    e = EXPECT(TEST_TOKEN "-tenant-b", "success", 99991400, U);
+    CHECK(e.http_status == 0, "nothing was sent: http %d", (int)e.http_status);
+    CHECK(e.retry_after_ms > 0 && e.retry_after_ms <= 3000, "retry_after_ms %lu",
+          (unsigned long)e.retry_after_ms);
+    CHECK(e.log_id[0] == '\0', "no log id: %s", e.log_id);
+    CHECK(strstr(e.message, "not sent") != NULL, "says so: %s", e.message);
+    EXPECT(TEST_TOKEN, "success", FEISHU_OK, FEISHU_TASK_STATUS_SUCCESS);
 
     /* Bodies not in the documented shape. */
     EXPECT(TEST_TOKEN, "status-unknown", FEISHU_ERR_PROTOCOL, U);

@@ -13,7 +13,8 @@ use feishu_task::ffi::options::{
     FeishuClientOptions, FeishuLogLevel, feishu_client_options_free, feishu_client_options_new,
     feishu_client_options_set_base_url, feishu_client_options_set_ca_file,
     feishu_client_options_set_log_callback, feishu_client_options_set_max_retries,
-    feishu_client_options_set_proxy, feishu_client_options_set_timeouts,
+    feishu_client_options_set_proxy, feishu_client_options_set_rate_limit,
+    feishu_client_options_set_timeouts,
 };
 use feishu_task::ffi::task::FeishuTaskStatus;
 
@@ -86,6 +87,15 @@ impl Options {
         assert_eq!(
             feishu_client_options_set_timeouts(self.0, connect_ms, call_ms),
             FEISHU_OK
+        );
+        self
+    }
+    pub fn rate_limit(self, max_requests: u32, per_ms: u32) -> Options {
+        assert_eq!(
+            feishu_client_options_set_rate_limit(self.0, max_requests, per_ms),
+            FEISHU_OK,
+            "{}",
+            last_message()
         );
         self
     }

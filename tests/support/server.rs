@@ -15,7 +15,9 @@
 //! gets back is decided, in this order:
 //!
 //! 1. `/_mock/...`: the admin endpoints (not counted, not recorded):
-//!    - `GET /_mock/stats` -> `{"requests":N,"connections":M,"token_fetches":T}`;
+//!    - `GET /_mock/stats` -> `{"requests":N,"connections":M,"token_fetches":T,"limited":L}`
+//!      (L: requests answered 429 by the window limit);
+//!    - `POST /_mock/window?limit=N`: sets the window limit (0: off) -> `{"ok":true}`;
 //!    - `POST /_mock/reset`: counters, recorded requests, sequences, issued tokens and scripted
 //!      token replies (registered apps and the token settings stay);
 //!    - `GET /_mock/requests`: the recorded requests as JSON;
@@ -34,9 +36,13 @@
 //! 4. No `Authorization: Bearer <token>` (or an empty token) -> 400 / 99991661; a token this
 //!    server issued that was revoked or is older than its `expire`, or the token `t-expired`
 //!    -> 400 / 99991663. Tokens the server did not issue are accepted.
-//! 5. No `task_id` query parameter, or an empty one -> 400 / 1061002.
-//! 6. The next reply queued by [`Server::set_sequence`] for that task id, if any.
-//! 7. The name-based default of [`default_reply`], so a C program can script the server just by
+//! 5. With a window limit set ([`Server::set_window_limit`], `POST /_mock/window?limit=N`), the
+//!    gateway's rate limit: at most N task_check requests per token in each fixed 1 s window
+//!    (counted from the server's start); over it, 429 / 99991400 with `x-ogw-ratelimit-reset`,
+//!    the whole seconds left in the window (at least 1).
+//! 6. No `task_id` query parameter, or an empty one -> 400 / 1061002.
+//! 7. The next reply queued by [`Server::set_sequence`] for that task id, if any.
+//! 8. The name-based default of [`default_reply`], so a C program can script the server just by
 //!    choosing task ids (the table is on [`default_reply`]).
 //!
 //! Every response except [`Reply::Reset`] and [`Reply::Stall`] carries a fresh, process-wide
@@ -236,12 +242,13 @@ impl Reply {
 /// |---|---|
 /// | all ASCII digits, or `success` | `Status("success")` |
 /// | `fail` / `process` | `Status("fail")` / `Status("process")` |
+/// | `failed` / `pending` | `Status("failed")` / `Status("pending")` (the spellings of Feishu's CLI) |
 /// | `status-unknown` | `Status("finished")` |
 /// | `missing-data` | 200 `{"code":0,"msg":"success"}` |
 /// | `wrong-type` | 200 `{"code":0,"msg":"success","data":{"status":3}}` |
 /// | `err-1061001` / `err-1061002` / `err-1061003` | 500 / 400 / 404 platform errors |
 /// | `token-expired` / `token-expired-400` | 200 / 400 with code 99991663 |
-/// | `rate-limited` | `RateLimited { reset_secs: 3 }` |
+/// | `rate-limited` / `rate-limited-1s` | `RateLimited { reset_secs: 3 }` / `{ reset_secs: 1 }` |
 /// | `code-negative` / `code-huge` / `code-string` / `code-float` | 200 with `code` -5 / 4294967296 / `"1061003"` / 1.5 |
 /// | `html-502`, `redirect`, `garbage`, `oversized`, `oversized-chunked`, `deep-json`, `reset`, `truncated`, `stall`, `empty` | the reply of that name |
 /// | `chunked` | `Chunked("success")` |
@@ -258,7 +265,7 @@ pub fn default_reply(task_id: &[u8]) -> Reply {
         return Reply::status("success");
     }
     match name {
-        "success" | "fail" | "process" => Reply::status(name),
+        "success" | "fail" | "process" | "failed" | "pending" => Reply::status(name),
         "status-unknown" => Reply::status("finished"),
         "missing-data" => Reply::json(r#"{"code":0,"msg":"success"}"#),
         "wrong-type" => Reply::json(r#"{"code":0,"msg":"success","data":{"status":3}}"#),
@@ -268,6 +275,7 @@ pub fn default_reply(task_id: &[u8]) -> Reply {
         "token-expired" => Reply::platform(200, 99991663, MSG_INVALID_TOKEN),
         "token-expired-400" => Reply::platform(400, 99991663, MSG_INVALID_TOKEN),
         "rate-limited" => Reply::RateLimited { reset_secs: 3 },
+        "rate-limited-1s" => Reply::RateLimited { reset_secs: 1 },
         "code-negative" => Reply::json(r#"{"code":-5,"msg":"negative"}"#),
         "code-huge" => Reply::json(r#"{"code":4294967296,"msg":"huge"}"#),
         "code-string" => Reply::json(r#"{"code":"1061003","msg":"string"}"#),
@@ -490,6 +498,18 @@ impl Server {
     }
 
     /// Requests to the token endpoint since the last reset, whatever their outcome.
+    /// Sets the gateway-like window limit: at most `limit` task_check requests per token in
+    /// each fixed 1 s window, 429 / 99991400 over it; 0 turns it off. What
+    /// `POST /_mock/window?limit=N` does.
+    pub fn set_window_limit(&self, limit: u32) {
+        self.shared.set_window_limit(limit);
+    }
+
+    /// Requests the window limit answered with 429 since the last reset.
+    pub fn limited(&self) -> usize {
+        self.shared.state().limited
+    }
+
     pub fn token_fetches(&self) -> usize {
         self.shared.state().token_fetches
     }
@@ -554,11 +574,22 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
 // Shared state
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Default)]
 struct Shared {
     /// The stopping flag (checked by every loop) and the registry of every open connection.
     connections: Arc<Connections>,
     state: Mutex<State>,
+    /// When the server started: the window limit's 1 s windows count from here.
+    started: Instant,
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            connections: Arc::default(),
+            state: Mutex::default(),
+            started: Instant::now(),
+        }
+    }
 }
 
 struct State {
@@ -583,6 +614,12 @@ struct State {
     issued_index: HashMap<String, usize>,
     /// The `n` of the next `t-<app_id>-<n>`; never reset, so every token is new.
     next_token: u64,
+    /// The window limit: requests per token per 1 s window; 0: none.
+    window_limit: u32,
+    /// Per token: (index of its current window, requests counted in it).
+    windows: HashMap<String, (u64, u32)>,
+    /// Requests the window limit answered with 429.
+    limited: usize,
 }
 
 /// A token the server issued.
@@ -611,6 +648,9 @@ impl Default for State {
             issued: Vec::new(),
             issued_index: HashMap::new(),
             next_token: 1,
+            window_limit: 0,
+            windows: HashMap::new(),
+            limited: 0,
         }
     }
 }
@@ -622,6 +662,8 @@ impl State {
         self.epoch += 1;
         self.token_fetches = 0;
         self.token_fetches_by_app.clear();
+        self.limited = 0;
+        self.windows.clear();
     }
 
     fn reset(&mut self) {
@@ -665,6 +707,12 @@ impl State {
 }
 
 impl Shared {
+    fn set_window_limit(&self, limit: u32) {
+        let mut state = self.state();
+        state.window_limit = limit;
+        state.windows.clear();
+    }
+
     fn is_stopping(&self) -> bool {
         self.connections.is_stopping()
     }
@@ -708,6 +756,9 @@ impl Shared {
             }
             Some(_) => {}
         }
+        if let Some(reset_secs) = token.and_then(|t| self.over_window(t)) {
+            return Reply::RateLimited { reset_secs };
+        }
         let Some(task_id) = task_id.filter(|id| !id.is_empty()) else {
             return Reply::platform(400, 1061002, "params error.");
         };
@@ -747,6 +798,29 @@ impl Shared {
             };
         }
         default_reply(task_id)
+    }
+
+    /// Counts a request of `token` in its current 1 s window; over the window limit, the whole
+    /// seconds left in the window (at least 1), as the gateway's `x-ogw-ratelimit-reset`.
+    fn over_window(&self, token: &str) -> Option<u64> {
+        let mut state = self.state();
+        if state.window_limit == 0 {
+            return None;
+        }
+        let since = self.started.elapsed();
+        let index = since.as_secs();
+        let limit = state.window_limit;
+        let entry = state.windows.entry(token.to_owned()).or_insert((index, 0));
+        if entry.0 != index {
+            *entry = (index, 0);
+        }
+        entry.1 += 1;
+        if entry.1 <= limit {
+            return None;
+        }
+        state.limited += 1;
+        let left_ms = 1000 - u64::from(since.subsec_millis());
+        Some(left_ms.div_ceil(1000).max(1))
     }
 
     /// The token endpoint's reply; `None` if the server began stopping during the delay.
@@ -1253,10 +1327,11 @@ impl Conn<'_> {
             ("GET", "/_mock/stats") => {
                 let state = self.shared.state();
                 let body = format!(
-                    r#"{{"requests":{},"connections":{},"token_fetches":{}}}"#,
+                    r#"{{"requests":{},"connections":{},"token_fetches":{},"limited":{}}}"#,
                     state.requests.len(),
                     state.connections,
-                    state.token_fetches
+                    state.token_fetches,
+                    state.limited
                 );
                 (200, body)
             }
@@ -1270,10 +1345,11 @@ impl Conn<'_> {
                 (200, r#"{"ok":true}"#.to_owned())
             }
             ("POST", "/_mock/app") => self.admin_add_app(head),
+            ("POST", "/_mock/window") => self.admin_window(head),
             (
                 _,
                 "/_mock/stats" | "/_mock/reset" | "/_mock/requests" | "/_mock/revoke"
-                | "/_mock/app",
+                | "/_mock/app" | "/_mock/window",
             ) => (405, r#"{"code":405,"msg":"method not allowed"}"#.to_owned()),
             _ => (404, PAGE_NOT_FOUND_BODY.to_owned()),
         };
@@ -1286,6 +1362,26 @@ impl Conn<'_> {
             head_only: false,
         };
         self.send(&ctx, status, Some(JSON), &[], body.as_bytes())
+    }
+
+    /// `POST /_mock/window?limit=N`.
+    fn admin_window(&self, head: &Head) -> (u16, String) {
+        let (_, query) = split_target(&head.target);
+        let limit = split_query(query)
+            .iter()
+            .find(|(n, _)| percent_decode(n) == b"limit")
+            .and_then(|(_, v)| String::from_utf8(percent_decode(v)).ok())
+            .and_then(|v| v.parse::<u32>().ok());
+        match limit {
+            Some(limit) => {
+                self.shared.set_window_limit(limit);
+                (200, r#"{"ok":true}"#.to_owned())
+            }
+            None => (
+                400,
+                r#"{"code":400,"msg":"limit must be a whole number"}"#.to_owned(),
+            ),
+        }
     }
 
     /// `POST /_mock/app?app_id=X&app_secret=Y[&expire=S]`.

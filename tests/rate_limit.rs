@@ -1,0 +1,185 @@
+//! Rate limits through the C ABI: the declared budget
+//! (`feishu_client_options_set_rate_limit`) against a mock gateway that counts
+//! fixed 1 s windows, and the gate the platform's own 429s close per token.
+
+#[path = "support/server.rs"]
+mod server;
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use server::Server;
+
+const RATE_LIMITED: i32 = 99991400;
+
+/// 16 threads x 8 calls on one client, against a gateway allowing 20 requests
+/// per token per 1 s window. Returns (calls that failed with 99991400, the
+/// codes of other failures, seconds the run took).
+fn sixteen_threads(client: &Client, token: &str) -> (usize, Vec<i32>, Duration) {
+    let started = Instant::now();
+    let outcomes: Vec<i32> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..8)
+                        .map(|_| client.check_with(token, "success").rc)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    let limited = outcomes.iter().filter(|&&rc| rc == RATE_LIMITED).count();
+    let others = outcomes
+        .into_iter()
+        .filter(|&rc| rc != FEISHU_OK && rc != RATE_LIMITED)
+        .collect();
+    (limited, others, started.elapsed())
+}
+
+#[test]
+fn the_declared_limit_keeps_sixteen_threads_inside_the_gateways_window() {
+    let server = Server::start();
+    server.set_window_limit(20);
+    let sink = new_sink();
+    let o = Options::new()
+        .base_url(&server.base_url())
+        .timeouts(2000, 30_000)
+        .retries(0)
+        .rate_limit(20, 1000)
+        .log_to(sink);
+    let client = o.build();
+    let (limited, others, took) = sixteen_threads(&client, "t-limited-client");
+    assert_eq!((limited, others), (0, vec![]), "every call succeeds");
+    assert_eq!(server.limited(), 0, "the gateway answered no 429");
+    assert_eq!(server.request_count(), 128);
+    // 128 starts, at most 20 in any second: the last starts 6 s after the first.
+    assert!(took >= Duration::from_secs(6), "{took:?}");
+    eprintln!("with set_rate_limit(20, 1000): 128 calls in {took:?}, no 429");
+    let lines = sink.lines.lock().unwrap();
+    let waits: Vec<_> = lines
+        .iter()
+        .filter(|(_, l)| l.contains("for the client's rate limit (20 requests per 1000 ms)"))
+        .collect();
+    assert!(!waits.is_empty(), "the waits are logged: {lines:?}");
+    assert!(
+        lines.iter().all(|(_, l)| !l.contains("t-limited")),
+        "no token in the log"
+    );
+
+    // The same run without the declared limit runs into the gateway's 429s.
+    server.reset_counters();
+    let o = Options::new()
+        .base_url(&server.base_url())
+        .timeouts(2000, 30_000)
+        .retries(0);
+    let client = o.build();
+    let (limited, others, took) = sixteen_threads(&client, "t-unlimited-client");
+    eprintln!(
+        "without it: 128 calls in {took:?}, {} answered 429, {limited} returned 99991400",
+        server.limited()
+    );
+    assert!(server.limited() > 0, "no 429 without the limiter");
+    assert!(limited > 0, "the 429s reach the callers (max_retries 0)");
+    assert_eq!(others, Vec::<i32>::new());
+}
+
+#[test]
+fn a_429_holds_back_that_token_until_its_reset_and_only_that_token() {
+    let server = Server::start();
+    let o = Options::new()
+        .base_url(&server.base_url())
+        .timeouts(600, 600)
+        .retries(0);
+    let client = o.build();
+    let (a, b) = ("t-SECRET-tenant-a", "t-SECRET-tenant-b");
+
+    // The platform limits token A: 429, x-ogw-ratelimit-reset: 1.
+    let first = client.check_with(a, "rate-limited-1s");
+    let limited_at = Instant::now();
+    assert_eq!(first.rc, RATE_LIMITED, "{}", first.message());
+    assert_eq!(first.err.retry_after_ms, 1000);
+
+    // Token A again, 600 ms deadline: refused at once, nothing sent.
+    let sent = server.request_count();
+    let asked = Instant::now();
+    let held = client.check_with(a, "success");
+    let took = asked.elapsed();
+    assert_eq!(held.rc, RATE_LIMITED, "{}", held.message());
+    assert!(took < Duration::from_millis(50), "{took:?}");
+    assert_eq!(server.request_count(), sent, "nothing was sent");
+    assert!(
+        held.err.retry_after_ms > 0 && held.err.retry_after_ms <= 1000,
+        "{}",
+        held.err.retry_after_ms
+    );
+    assert_eq!(held.err.http_status, 0, "no response was received");
+    assert!(held.message().contains("not sent"), "{}", held.message());
+
+    // Another tenant's token is not held back.
+    let other = client.check_with(b, "success");
+    assert_eq!(other.rc, FEISHU_OK, "{}", other.message());
+    assert_eq!(server.request_count(), sent + 1);
+
+    // After the reset, token A works again.
+    std::thread::sleep(Duration::from_millis(1000).saturating_sub(limited_at.elapsed()));
+    let again = client.check_with(a, "success");
+    assert_eq!(again.rc, FEISHU_OK, "{}", again.message());
+}
+
+#[test]
+fn a_call_whose_deadline_allows_waits_out_the_reset_and_logs_it() {
+    let server = Server::start();
+    let sink = new_sink();
+    let o = Options::new()
+        .base_url(&server.base_url())
+        .timeouts(2000, 3000)
+        .retries(0)
+        .log_to(sink);
+    let client = o.build();
+    let token = "t-SECRET-waiting";
+    assert_eq!(client.check_with(token, "rate-limited-1s").rc, RATE_LIMITED);
+    let asked = Instant::now();
+    let o = client.check_with(token, "success");
+    assert_eq!(o.rc, FEISHU_OK, "{}", o.message());
+    let took = asked.elapsed();
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    let lines = sink.lines.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|(_, l)| l.contains("before sending: the platform rate-limited this token")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|(_, l)| !l.contains("SECRET")));
+}
+
+#[test]
+fn a_call_that_cannot_start_within_the_declared_limit_times_out_unsent() {
+    let server = Server::start();
+    let o = Options::new()
+        .base_url(&server.base_url())
+        .timeouts(300, 300)
+        .rate_limit(1, 60_000);
+    let client = o.build();
+    assert_eq!(client.check("success").rc, FEISHU_OK);
+    let asked = Instant::now();
+    let o = client.check("success");
+    assert_eq!(o.rc, FEISHU_ERR_TIMEOUT, "{}", o.message());
+    assert!(
+        asked.elapsed() < Duration::from_millis(100),
+        "known at once"
+    );
+    assert!(
+        o.message().contains("rate limit (1 requests per 60000 ms)")
+            && o.message().contains("not sent"),
+        "{}",
+        o.message()
+    );
+    assert_eq!(server.request_count(), 1);
+}
