@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::api::{self, IssuedToken, TaskStatus};
 use crate::cancel::{self, Cancel};
 use crate::config::{Config, LogLevel, Logger};
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, Retry};
 use crate::http::{Deadline, Http, Response};
 use crate::limit::{Gate, Limiter, Refused};
 use crate::retry::{self, Verdict};
@@ -19,6 +19,10 @@ const STALE_TOKEN_CODES: [i32; 2] = [99991663, 99991664];
 
 /// The platform's "rate limited" code.
 const RATE_LIMITED: i32 = 99991400;
+
+/// The longest a reset advised by the platform holds a token back (a bogus
+/// `x-ogw-ratelimit-reset` must not block a token for days).
+const MAX_GATE_HOLD: Duration = Duration::from_secs(3600);
 
 /// An immutable, thread-safe client; all calls share one connection pool.
 pub struct Client {
@@ -48,7 +52,7 @@ impl Client {
             max_retries: config.max_retries,
             logger: config.logger.clone(),
             tokens: config.credentials.clone().map(TokenCache::new),
-            limiter: config.rate_limit.map(Limiter::new),
+            limiter: config.rate_limit.filter(|l| l.max > 0).map(Limiter::new),
             gate: config.learned_gate.then(Gate::default),
         })
     }
@@ -117,12 +121,13 @@ impl Client {
                 .http
                 .get(&url, &auth, deadline)
                 .and_then(|response| self.classify(&response, api::classify));
-            if let Err(e) = &outcome {
-                if let Some(gate) = &self.gate {
-                    if e.kind == Kind::Platform(RATE_LIMITED) && e.retry_after_ms > 0 {
-                        let reset = Duration::from_millis(e.retry_after_ms.into());
-                        gate.close(key, Instant::now() + reset);
-                    }
+            // A rate-limit answer that advises a reset (429 or 99991400, from
+            // the server: a refusal of our own has no HTTP status) closes the
+            // gate for this token.
+            if let (Err(e), Some(gate)) = (&outcome, &self.gate) {
+                if e.retry == Retry::RateLimited && e.retry_after_ms > 0 && e.http_status != 0 {
+                    let reset = Duration::from_millis(e.retry_after_ms.into());
+                    gate.close(key, Instant::now() + reset.min(MAX_GATE_HOLD));
                 }
             }
             outcome
@@ -134,43 +139,78 @@ impl Client {
     /// Before a task_check is sent: waits out a reset the platform announced
     /// for this token (the gate), then for a start within the declared budget
     /// (the limiter), each only as long as the deadline allows and `cancel`
-    /// does not stop it. Nothing is sent when it fails.
+    /// does not stop it; and again if the gate closed while the call was
+    /// queued (the start it took is forfeited). Nothing is sent when it fails.
     fn hold_back(
         &self,
         key: u64,
         deadline: &Deadline,
         cancel: Option<&Cancel>,
     ) -> Result<(), Error> {
-        let now = Instant::now();
-        if let Some(reopens) = self.gate.as_ref().and_then(|g| g.reopens(key, now)) {
-            let left = reopens - now;
-            if reopens >= deadline.at {
-                let mut e = Error::new(
-                    Kind::Platform(RATE_LIMITED),
-                    format!(
-                        "rate limited: the platform's reset for this token (x-ogw-ratelimit-reset) is {} ms away, past the call's deadline; not sent",
-                        ceil_ms(left)
-                    ),
-                );
-                e.retry_after_ms = u32::try_from(ceil_ms(left)).unwrap_or(u32::MAX);
-                return Err(e);
-            }
-            self.log(LogLevel::Warn, || {
-                format!(
-                    "GET {}: waiting {} ms before sending: the platform rate-limited this token (x-ogw-ratelimit-reset)",
-                    api::TASK_CHECK_PATH,
-                    ceil_ms(left)
-                )
-            });
-            if cancel::sleep(cancel, left) {
-                return Err(cancelled(
-                    "while waiting for the platform's rate-limit reset; not sent",
-                ));
+        loop {
+            self.wait_for_gate(key, deadline, cancel)?;
+            let Some(limiter) = &self.limiter else {
+                return Ok(());
+            };
+            self.wait_for_limiter(limiter, deadline, cancel)?;
+            let still_open = self
+                .gate
+                .as_ref()
+                .is_none_or(|g| g.reopens(key, Instant::now()).is_none());
+            if still_open {
+                return Ok(());
             }
         }
-        let Some(limiter) = &self.limiter else {
+    }
+
+    /// Waits until the platform's reset for this token has passed, if it
+    /// passes before the deadline; otherwise refuses with 99991400 at once.
+    fn wait_for_gate(
+        &self,
+        key: u64,
+        deadline: &Deadline,
+        cancel: Option<&Cancel>,
+    ) -> Result<(), Error> {
+        let now = Instant::now();
+        let Some(reopens) = self.gate.as_ref().and_then(|g| g.reopens(key, now)) else {
             return Ok(());
         };
+        let left = reopens - now;
+        if reopens >= deadline.at {
+            let mut e = Error::new(
+                Kind::Platform(RATE_LIMITED),
+                format!(
+                    "rate limited: the platform's reset for this token (x-ogw-ratelimit-reset) is {} ms away, past the call's deadline; not sent",
+                    ceil_ms(left)
+                ),
+            )
+            // A wait with time left sleeps until the reset, as after a 429.
+            .retry(Retry::RateLimited);
+            e.retry_after_ms = ms_u32(left);
+            return Err(e);
+        }
+        self.log(LogLevel::Warn, || {
+            format!(
+                "GET {}: waiting {} ms before sending: the platform rate-limited this token (x-ogw-ratelimit-reset)",
+                api::TASK_CHECK_PATH,
+                ceil_ms(left)
+            )
+        });
+        if cancel::sleep(cancel, left) {
+            return Err(cancelled(
+                "while waiting for the platform's rate-limit reset; not sent",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Takes a start within the declared budget, queued in arrival order.
+    fn wait_for_limiter(
+        &self,
+        limiter: &Limiter,
+        deadline: &Deadline,
+        cancel: Option<&Cancel>,
+    ) -> Result<(), Error> {
         let queued = Instant::now();
         match limiter.acquire(deadline.at, cancel) {
             Ok(start) => {
@@ -190,14 +230,19 @@ impl Client {
             Err(Refused::Cancelled) => Err(cancelled(
                 "while queued for the client's rate limit; not sent",
             )),
-            Err(Refused::Deadline) => Err(Error::new(
-                Kind::Timeout,
-                format!(
-                    "the client's rate limit ({}) left no start before the {} ms deadline; not sent",
-                    limiter.limit(),
-                    deadline.whole.as_millis()
-                ),
-            )),
+            Err(Refused::Deadline { free_at }) => {
+                let mut e = Error::new(
+                    Kind::Timeout,
+                    format!(
+                        "the client's rate limit ({}) left no start before the call's deadline; not sent",
+                        limiter.limit()
+                    ),
+                )
+                // A wait with time left sleeps until a start is free.
+                .retry(Retry::RateLimited);
+                e.retry_after_ms = free_at.map_or(0, |at| ms_u32(at - Instant::now().min(at)));
+                Err(e)
+            }
         }
     }
 
@@ -354,6 +399,11 @@ fn cancelled(when: &str) -> Error {
 /// Whole milliseconds, rounded up (a reset 0.4 ms away is still ahead).
 fn ceil_ms(d: Duration) -> u128 {
     d.as_micros().div_ceil(1000)
+}
+
+/// [`ceil_ms`] as a `retry_after_ms`, saturated.
+fn ms_u32(d: Duration) -> u32 {
+    u32::try_from(ceil_ms(d)).unwrap_or(u32::MAX)
 }
 
 /// Notes the number of attempts in the final error's message.

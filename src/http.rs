@@ -26,6 +26,9 @@ pub const USER_AGENT: &str = concat!("libfeishu_task/", env!("CARGO_PKG_VERSION"
 /// percent-encoded); the largest response head accepted is as large.
 const BUFFER_SIZE: usize = 16 * 1024;
 
+/// How close to the deadline a connect timeout counts as the deadline's.
+const CONNECT_SLACK: Duration = Duration::from_millis(10);
+
 /// Idle connections kept, and for how long.
 const MAX_IDLE: usize = 64;
 const MAX_IDLE_AGE: Duration = Duration::from_secs(15);
@@ -262,7 +265,11 @@ impl Http {
         match e {
             // A connect timeout shorter than the deadline is a connection
             // failure, worth another try; only the deadline itself is a timeout.
-            ureq::Error::Timeout(Timeout::Connect) if Instant::now() < deadline.at => {
+            // (ureq cuts a connect budget to whole milliseconds, so a connect
+            // cut short by the deadline can end a little before it.)
+            ureq::Error::Timeout(Timeout::Connect)
+                if Instant::now() + CONNECT_SLACK < deadline.at =>
+            {
                 transient(format!("connecting to {} timed out", self.peer()))
             }
             ureq::Error::Timeout(reason) => {

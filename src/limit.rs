@@ -47,14 +47,18 @@ impl std::fmt::Display for RateLimit {
 /// Why a caller did not get a start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
-    /// No start was possible before the caller's deadline.
-    Deadline,
+    /// No start was possible before the caller's deadline; `free_at`: when
+    /// the next start frees, if the caller was at the head of the queue.
+    Deadline { free_at: Option<Instant> },
     /// The caller's cancel flag was triggered while it waited.
     Cancelled,
 }
 
 #[derive(Default)]
 struct Queue {
+    /// The process whose threads hold the tickets: a child forked while
+    /// threads of its parent waited has none of them, and drops their tickets.
+    owner: u32,
     /// Start times of the requests admitted in the last `per`, oldest first
     /// (at most `max`).
     starts: VecDeque<Instant>,
@@ -110,6 +114,11 @@ impl Limiter {
     /// or whose `cancel` is triggered, leaves the queue without a start.
     pub fn acquire(&self, deadline: Instant, cancel: Option<&Cancel>) -> Result<Instant, Refused> {
         let mut q = self.lock();
+        let pid = std::process::id();
+        if q.owner != pid {
+            q.owner = pid;
+            q.waiting.clear();
+        }
         let ticket = q.next_ticket;
         q.next_ticket += 1;
         q.waiting.push_back(ticket);
@@ -132,12 +141,16 @@ impl Limiter {
                 // The oldest start leaves the window at `free`.
                 let free = q.starts[0] + self.window;
                 if free > deadline {
-                    return Err(self.leave(q, ticket, Refused::Deadline));
+                    let why = Refused::Deadline {
+                        free_at: Some(free),
+                    };
+                    return Err(self.leave(q, ticket, why));
                 }
                 wake = free;
             }
             if now >= deadline {
-                return Err(self.leave(q, ticket, Refused::Deadline));
+                let why = Refused::Deadline { free_at: None };
+                return Err(self.leave(q, ticket, why));
             }
             let mut nap = wake.saturating_duration_since(now);
             if cancel.is_some() {
@@ -258,10 +271,10 @@ mod tests {
         let l = limiter(1, 1000);
         assert!(l.acquire(Instant::now() + ms(10), None).is_ok());
         let asked = Instant::now();
-        assert_eq!(
+        assert!(matches!(
             l.acquire(Instant::now() + ms(500), None),
-            Err(Refused::Deadline)
-        );
+            Err(Refused::Deadline { free_at: Some(_) })
+        ));
         assert!(asked.elapsed() < ms(50), "{:?}", asked.elapsed());
         // The refused caller left the queue: the next one is not stuck behind it.
         assert!(l.lock().waiting.is_empty());
@@ -310,6 +323,21 @@ mod tests {
             assert!(at - triggered < ms(50), "{:?}", at - triggered);
         });
         assert!(l.lock().waiting.is_empty());
+    }
+
+    #[test]
+    fn a_forked_child_drops_the_tickets_of_its_parents_threads() {
+        let l = limiter(5, 1000);
+        {
+            // As a child sees the queue of a parent whose thread was waiting.
+            let mut q = l.lock();
+            q.owner = std::process::id().wrapping_add(1);
+            q.waiting.push_back(99);
+            q.next_ticket = 100;
+        }
+        let asked = Instant::now();
+        assert!(l.acquire(Instant::now() + ms(500), None).is_ok());
+        assert!(asked.elapsed() < ms(100), "not stuck behind ticket 99");
     }
 
     #[test]

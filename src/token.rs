@@ -190,7 +190,7 @@ impl TokenCache {
                 .current
                 .as_ref()
                 .is_some_and(|t| Instant::now() < t.refresh_at);
-            if !fresh && let Some(e) = &st.failure {
+            if let (false, Some(e)) = (fresh, &st.failure) {
                 return Err(e.clone());
             }
         }

@@ -10,7 +10,8 @@
 //!   ask DNS. This resolver answers IP literals at once and remembers the
 //!   addresses of a host name for [`HOST_CACHE_TTL`] (curl's DNS cache time),
 //!   so a warm call neither resolves nor spawns; a lookup (ureq's, on a thread,
-//!   bounded by the call's deadline) happens at most once a minute per host.
+//!   bounded by the call's deadline) happens at most once a minute per host,
+//!   and one that fails keeps the addresses the host last had.
 //! - [`crypto_provider`]: ring for rustls, given explicitly so that a Rust host
 //!   process's process-wide rustls default does not change ours.
 
@@ -105,6 +106,13 @@ impl HostCache {
             .map(|e| e.addrs.clone())
     }
 
+    fn stale(&self, key: &str) -> Option<ResolvedSocketAddrs> {
+        self.lock()
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.addrs.clone())
+    }
+
     fn store(&self, key: String, addrs: ResolvedSocketAddrs, resolved: Instant) {
         let mut entries = self.lock();
         entries.retain(|e| e.key != key);
@@ -146,11 +154,22 @@ impl Resolver for SharedHosts {
         if let Some(addrs) = self.0.fresh(&key, now) {
             return Ok(addrs);
         }
-        let addrs = DefaultResolver::default()
-            .resolve(uri, config, timeout)
-            .map_err(|e| named(e, &key))?;
-        self.0.store(key, addrs.clone(), now);
-        Ok(addrs)
+        match DefaultResolver::default().resolve(uri, config, timeout) {
+            Ok(addrs) => {
+                self.0.store(key, addrs.clone(), now);
+                Ok(addrs)
+            }
+            // A failed lookup (a DNS hiccup) keeps the addresses it last had,
+            // for another TTL: a warm call's pooled connection does not need
+            // a lookup at all, and ureq asks before it looks in its pool.
+            Err(e) => match self.0.stale(&key) {
+                Some(addrs) => {
+                    self.0.store(key, addrs.clone(), now);
+                    Ok(addrs)
+                }
+                None => Err(named(e, &key)),
+            },
+        }
     }
 }
 
@@ -239,6 +258,29 @@ mod tests {
                 .to_string()
                 .starts_with("could not resolve host no-such-host.invalid:81 ("),
             "{failed}"
+        );
+    }
+
+    #[test]
+    fn a_failed_lookup_keeps_the_addresses_it_last_had() {
+        let hosts = Arc::new(HostCache::default());
+        let known: SocketAddr = "192.0.2.7:81".parse().unwrap();
+        let mut addrs = ResolvedSocketAddrs::from_fn(|_| known);
+        addrs.push(known);
+        hosts.store(
+            "no-such-host.invalid:81".into(),
+            addrs,
+            Instant::now() - HOST_CACHE_TTL,
+        );
+        assert_eq!(
+            resolve(&hosts, "http://no-such-host.invalid:81").unwrap(),
+            [known]
+        );
+        // ... and counts as fresh again, so the next call does not ask.
+        assert!(
+            hosts
+                .fresh("no-such-host.invalid:81", Instant::now())
+                .is_some()
         );
     }
 

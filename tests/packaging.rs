@@ -1,9 +1,11 @@
 //! Installable packaging with cargo-c: `cargo cinstall` into a staging
 //! directory, then a C program built with nothing but
-//! `pkg-config --cflags --libs feishu_task`, run against the mock server.
+//! `pkg-config --cflags --libs feishu_task`, and one built by CMake with
+//! nothing but `CMAKE_PREFIX_PATH` (`examples/cmake`, the package config
+//! `feishu_task::feishu_task`), each run against the mock server.
 //!
-//! Needs `cargo-cinstall` (cargo-c) and `pkg-config`; without them the test
-//! says so and skips, except in CI (`.ci/run` installs both).
+//! Needs `cargo-cinstall` (cargo-c), `pkg-config` and `cmake`; without them
+//! the test says so and skips, except in CI (`.ci/run` installs them).
 
 #[path = "support/server.rs"]
 mod server;
@@ -54,13 +56,14 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
 #[test]
 fn cargo_cinstall_gives_a_pkg_config_library() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    if !on_path("cargo-cinstall") || !have("pkg-config", "--version") {
+    if !on_path("cargo-cinstall") || !have("pkg-config", "--version") || !have("cmake", "--version")
+    {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must install cargo-c and pkg-config for the packaging test"
+            "CI must install cargo-c, pkg-config and cmake for the packaging test"
         );
         eprintln!(
-            "SKIPPED cargo_cinstall_gives_a_pkg_config_library: cargo-c or pkg-config is not installed"
+            "SKIPPED cargo_cinstall_gives_a_pkg_config_library: cargo-c, pkg-config or cmake is not installed"
         );
         return;
     }
@@ -170,4 +173,72 @@ fn cargo_cinstall_gives_a_pkg_config_library() {
         show(&out)
     );
     assert_eq!(server.request_count(), 1);
+
+    // A CMake project with nothing but CMAKE_PREFIX_PATH: the installed
+    // package config gives feishu_task::feishu_task, checks the version asked
+    // for, and the program runs from the build tree (CMake's rpath).
+    let cmake_dir = installed.join("share/feishu_task/cmake");
+    for file in ["feishu_taskConfig.cmake", "feishu_taskConfigVersion.cmake"] {
+        assert!(cmake_dir.join(file).is_file(), "{file} was not installed");
+    }
+    let build = work.join("cmake-build");
+    let _ = std::fs::remove_dir_all(&build);
+    let configure = |extra: &[&str]| {
+        Command::new("cmake")
+            .arg("-S")
+            .arg(root.join("examples/cmake"))
+            .arg("-B")
+            .arg(&build)
+            .arg(format!("-DCMAKE_PREFIX_PATH={}", installed.display()))
+            .args(extra)
+            .output()
+            .expect("run cmake")
+    };
+    let out = configure(&[]);
+    assert!(out.status.success(), "cmake configure\n{}", show(&out));
+    println!("cmake configure:\n{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new("cmake")
+        .arg("--build")
+        .arg(&build)
+        .output()
+        .expect("run cmake --build");
+    assert!(out.status.success(), "cmake --build\n{}", show(&out));
+    let out = Command::new(build.join("task_check_cmake"))
+        .args(["fail", "7360595374803812356"])
+        .env_clear()
+        .env("FEISHU_BASE_URL", server.base_url())
+        .env("FEISHU_TOKEN", "t-cmake")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("fail: fail") && stdout.contains("7360595374803812356: success"),
+        "{stdout}"
+    );
+    println!("task_check_cmake:\n{stdout}");
+    assert_eq!(server.request_count(), 3);
+
+    // A version beyond the installed one is refused by the version file.
+    let _ = std::fs::remove_dir_all(&build);
+    let too_new = root.join("examples/cmake");
+    let out = Command::new("cmake")
+        .arg("-S")
+        .arg(&too_new)
+        .arg("-B")
+        .arg(&build)
+        .arg(format!("-DCMAKE_PREFIX_PATH={}", installed.display()))
+        .arg("-DFEISHU_TASK_MIN_VERSION=99.0")
+        .output()
+        .expect("run cmake");
+    assert!(
+        !out.status.success(),
+        "found a version 99.0:\n{}",
+        show(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("version"),
+        "{}",
+        show(&out)
+    );
 }

@@ -183,3 +183,39 @@ fn a_call_that_cannot_start_within_the_declared_limit_times_out_unsent() {
     );
     assert_eq!(server.request_count(), 1);
 }
+
+/// A call queued in the limiter when the platform's 429 arrives does not send
+/// into the reset: it looks at the gate again once it has its start.
+#[test]
+fn a_call_queued_in_the_limiter_sees_a_429_that_arrived_meanwhile() {
+    let server = Server::start();
+    server.set_sequence(
+        "slow-limited",
+        vec![server::Reply::Delayed {
+            ms: 200,
+            reply: Box::new(server::Reply::RateLimited { reset_secs: 1 }),
+        }],
+    );
+    let o = Options::new()
+        .base_url(&server.base_url())
+        .timeouts(2000, 5000)
+        .retries(0)
+        .rate_limit(1, 300);
+    let client = o.build();
+    let token = "t-SECRET-queued";
+    std::thread::scope(|s| {
+        // A takes the one start of the window; its answer, a 429 with a 1 s
+        // reset, comes 200 ms later.
+        let a = s.spawn(|| client.check_with(token, "slow-limited").rc);
+        std::thread::sleep(Duration::from_millis(50));
+        // B passes the (still open) gate and queues for the next start, at 300 ms.
+        let started = Instant::now();
+        let b = client.check_with(token, "success");
+        let took = started.elapsed();
+        assert_eq!(a.join().unwrap(), RATE_LIMITED);
+        assert_eq!(b.rc, FEISHU_OK, "{}", b.message());
+        // B was sent after the reset (about 1.2 s after A), not at 300 ms.
+        assert!(took >= Duration::from_millis(900), "{took:?}");
+    });
+    assert_eq!(server.request_count(), 2);
+}

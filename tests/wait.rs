@@ -93,10 +93,7 @@ fn seen(stop_at: u32) -> Seen {
 }
 
 fn quick_client(server: &Server, retries: u32) -> (Options, Client) {
-    let o = Options::new()
-        .base_url(&server.base_url())
-        .timeouts(1000, 2000)
-        .retries(retries);
+    let o = options(server, 2000).retries(retries);
     let c = o.build();
     (o, c)
 }
@@ -251,6 +248,13 @@ fn cancel_while_a_request_is_in_flight_ends_right_after_it() {
     feishu_cancel_free(cancel);
 }
 
+/// Options for `server` with a 1 s connect timeout and a `call_ms` deadline.
+fn options(server: &Server, call_ms: u32) -> Options {
+    Options::new()
+        .base_url(&server.base_url())
+        .timeouts(1000, call_ms)
+}
+
 /// Triggers `cancel` after `after` from another thread; the wait on `task_id`
 /// must return FEISHU_ERR_CANCELLED within 50 ms of it.
 fn cancelled_within_50_ms(client: &Client, task_id: &str, after: Duration) -> Waited {
@@ -279,10 +283,7 @@ fn cancel_reaches_a_polls_wait_between_its_attempts() {
     let server = Server::start();
     // Retries, and a generous deadline: the poll's 429 (reset 1 s) is retried
     // after the advised wait, which the cancel cuts short.
-    let o = Options::new()
-        .base_url(&server.base_url())
-        .timeouts(1000, 10_000)
-        .retries(3);
+    let o = options(&server, 10_000).retries(3);
     let client = o.build();
     server.set_sequence("limited", vec![Reply::RateLimited { reset_secs: 1 }; 4]);
     cancelled_within_50_ms(&client, "limited", Duration::from_millis(200));
@@ -292,15 +293,45 @@ fn cancel_reaches_a_polls_wait_between_its_attempts() {
 #[test]
 fn cancel_reaches_a_poll_queued_in_the_rate_limiter() {
     let server = Server::start();
-    let o = Options::new()
-        .base_url(&server.base_url())
-        .timeouts(1000, 20_000)
-        .rate_limit(1, 10_000);
+    let o = options(&server, 20_000).rate_limit(1, 10_000);
     let client = o.build();
     assert_eq!(client.check("success").rc, FEISHU_OK);
     let w = cancelled_within_50_ms(&client, "process", Duration::from_millis(200));
     assert_eq!(w.status, FeishuTaskStatus::Unknown, "no poll answered");
     assert_eq!(server.request_count(), 1, "the queued poll was never sent");
+}
+
+#[test]
+fn a_wait_outlasts_a_reset_longer_than_one_poll_and_a_declared_limit() {
+    let server = Server::start();
+    // Polls of at most 1 s; the platform's reset for the token is 2 s.
+    let o = options(&server, 1000).retries(0);
+    let client = o.build();
+    server.set_sequence("limited-2s", vec![Reply::RateLimited { reset_secs: 2 }]);
+    assert_eq!(client.check("limited-2s").rc, 99991400);
+    let w = wait_for(&client, "success", 10_000, std::ptr::null(), None);
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_OK, FeishuTaskStatus::Success),
+        "{}",
+        text(&w.err.message)
+    );
+    assert!(w.elapsed >= Duration::from_millis(1800), "{:?}", w.elapsed);
+    assert_eq!(server.request_count(), 2, "nothing sent into the reset");
+
+    // A declared limit whose next start is beyond a poll's deadline: the wait
+    // sleeps until it, instead of counting refusals as failures.
+    let o = options(&server, 1000).rate_limit(1, 3000);
+    let client = o.build();
+    assert_eq!(client.check("success").rc, FEISHU_OK);
+    let w = wait_for(&client, "success", 10_000, std::ptr::null(), None);
+    assert_eq!(
+        (w.rc, w.status),
+        (FEISHU_OK, FeishuTaskStatus::Success),
+        "{}",
+        text(&w.err.message)
+    );
+    assert!(w.elapsed >= Duration::from_millis(2500), "{:?}", w.elapsed);
 }
 
 #[test]

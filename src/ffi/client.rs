@@ -28,6 +28,10 @@ pub struct FeishuClient {
 /// Returns the client, or NULL with `*err` filled (when `err` is non-NULL)
 /// and the thread's last error set: `FEISHU_ERR_INVALID_ARGUMENT` for a bad
 /// environment value or proxy variable. Free with `feishu_client_free`.
+///
+/// @param options the options to build from (not consumed; free them when you like), or NULL for the default client's configuration from the environment
+/// @param err receives the reason on failure; may be NULL
+/// @return a new client, or NULL on failure; free with feishu_client_free()
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_new(
     options: *const FeishuClientOptions,
@@ -57,6 +61,8 @@ pub extern "C" fn feishu_client_new(
 
 /// Frees a client and closes its connections. NULL does nothing. No call on
 /// the client may be running or start afterwards.
+///
+/// @param client a client from feishu_client_new(), or NULL (nothing happens)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_free(client: *mut FeishuClient) {
     ffi_panic_boundary! {
@@ -97,6 +103,13 @@ pub extern "C" fn feishu_client_free(client: *mut FeishuClient) {
 ///
 /// Also returns `FEISHU_ERR_INVALID_ARGUMENT` for a NULL client. Messages of
 /// errors that were retried say how many attempts were made.
+///
+/// @param client the client to use
+/// @param token the access token, or NULL for the client's managed tenant_access_token; borrowed for the call
+/// @param task_id the task id; borrowed for the call
+/// @param out_status receives the status (UNKNOWN on failure); may be NULL
+/// @param err receives this call's outcome; may be NULL
+/// @return `FEISHU_OK`, a `FEISHU_ERR_*` code (< 0), or the platform's code (> 0)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_task_check(
     client: *const FeishuClient,

@@ -93,6 +93,9 @@ impl FeishuError {
 ///
 /// Returns the last call's code: `FEISHU_OK`, a `FEISHU_ERR_*` value, or a
 /// platform code (> 0).
+///
+/// @param out receives the details of this thread's last failure; may be NULL
+/// @return the code of this thread's last call (`FEISHU_OK` after a success)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_last_error(out: *mut FeishuError) -> i32 {
     ffi_panic_boundary! {
@@ -113,6 +116,9 @@ pub extern "C" fn feishu_last_error(out: *mut FeishuError) -> i32 {
 /// get a description of the platform error when it is a documented one.
 ///
 /// The string is static: do not free it. Thread-safe.
+///
+/// @param code any return code of this library (also unknown ones)
+/// @return a static description (never NULL, never freed)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_strerror(code: i32) -> *const c_char {
     ffi_panic_boundary! { describe(code).as_ptr() }

@@ -13,10 +13,17 @@
 
 #[macro_use]
 mod boundary;
-pub mod client;
-pub mod error;
-pub mod options;
+// In the order the header presents them (cbindgen follows the source; a
+// blank line keeps rustfmt from sorting them): the mission call and its
+// companions, then the client API, then waiting.
 pub mod task;
+
+pub mod error;
+
+pub mod options;
+
+pub mod client;
+
 pub mod wait;
 
 use std::ffi::c_char;

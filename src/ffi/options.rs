@@ -27,11 +27,18 @@ pub enum FeishuLogLevel {
     Info = 3,
 }
 
-/// Receives one line per HTTP attempt: method, path, HTTP status, duration,
-/// attempt number, log id, and the retry decision. `message` is UTF-8, valid
-/// only during the call. Called on the thread making the request, so it must
-/// be thread-safe when the client is shared. Never receives a token, app
-/// secret or proxy password.
+/// Receives one line per HTTP attempt (method, path, HTTP status, duration,
+/// attempt number, log id, the retry decision) and per wait for a rate limit.
+/// `message` is UTF-8, valid only during the call. Never receives a token,
+/// app secret or proxy password.
+///
+/// Called on the thread that made the library call, inside that call, so it
+/// must be thread-safe when the client is shared. It may call functions of
+/// the library that do not use the same client (`feishu_strerror`, another
+/// client); calling back into the same client from the callback may wait for
+/// that very call (a managed token being fetched) until its deadline. It must
+/// return normally: no C++ exception and no `longjmp` may leave it through
+/// the library.
 pub type FeishuLogCallback =
     Option<extern "C" fn(user_data: *mut c_void, level: FeishuLogLevel, message: *const c_char)>;
 
@@ -129,6 +136,8 @@ unsafe fn c_text<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, Error> {
 ///
 /// Returns NULL only if memory is exhausted or on an internal error. Free with
 /// `feishu_client_options_free`. Thread-safe.
+///
+/// @return new options with the built-in defaults, or NULL if memory is exhausted; free with feishu_client_options_free()
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_new() -> *mut FeishuClientOptions {
     ffi_panic_boundary! {
@@ -137,6 +146,8 @@ pub extern "C" fn feishu_client_options_new() -> *mut FeishuClientOptions {
 }
 
 /// Frees options. NULL does nothing. Clients built from them are unaffected.
+///
+/// @param options options from feishu_client_options_new(), or NULL (nothing happens)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_free(options: *mut FeishuClientOptions) {
     ffi_panic_boundary! {
@@ -153,6 +164,10 @@ pub extern "C" fn feishu_client_options_free(options: *mut FeishuClientOptions) 
 ///
 /// Returns `FEISHU_OK`, or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, bad scheme,
 /// a path or query; see `feishu_last_error`) leaving the options unchanged.
+///
+/// @param options the options to change
+/// @param url `http(s)://host[:port]`, e.g. `FEISHU_BASE_URL_LARK`; copied
+/// @return `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT`
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_set_base_url(
     options: *mut FeishuClientOptions,
@@ -172,6 +187,11 @@ pub extern "C" fn feishu_client_options_set_base_url(
 /// connect timeout longer than the deadline is cut to it.
 ///
 /// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, a 0).
+///
+/// @param options the options to change
+/// @param connect_ms the connect timeout of one attempt, in ms (>= 1)
+/// @param call_ms the whole-call deadline, retries and waits included, in ms (>= 1)
+/// @return `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT`
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_set_timeouts(
     options: *mut FeishuClientOptions,
@@ -191,6 +211,10 @@ pub extern "C" fn feishu_client_options_set_timeouts(
 /// jitter, capped at 2 s, and never runs past the deadline.
 ///
 /// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, > 10).
+///
+/// @param options the options to change
+/// @param retries extra attempts after a transient failure, 0 to 10
+/// @return `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT`
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_set_max_retries(
     options: *mut FeishuClientOptions,
@@ -220,6 +244,11 @@ pub extern "C" fn feishu_client_options_set_max_retries(
 ///
 /// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options,
 /// `per_ms` 0 with `max_requests` > 0, `max_requests` over 1000000).
+///
+/// @param options the options to change
+/// @param max_requests the most task_check requests that may start in any interval of `per_ms`; 0: no limit
+/// @param per_ms the interval, in ms (>= 1 when `max_requests` > 0)
+/// @return `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT`
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_set_rate_limit(
     options: *mut FeishuClientOptions,
@@ -238,6 +267,10 @@ pub extern "C" fn feishu_client_options_set_rate_limit(
 ///
 /// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options, a
 /// scheme other than http, no host).
+///
+/// @param options the options to change
+/// @param proxy_url `http://[user:password@]host[:port]`, or NULL for no proxy at all; copied
+/// @return `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT`
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_set_proxy(
     options: *mut FeishuClientOptions,
@@ -265,6 +298,10 @@ pub extern "C" fn feishu_client_options_set_proxy(
 ///
 /// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, unreadable,
 /// no certificate in it, not valid PEM).
+///
+/// @param options the options to change
+/// @param pem_path the path of a PEM file of CA certificates; read now
+/// @return `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT`
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_set_ca_file(
     options: *mut FeishuClientOptions,
@@ -285,6 +322,11 @@ pub extern "C" fn feishu_client_options_set_ca_file(
 /// options live.
 ///
 /// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL options).
+///
+/// @param options the options to change
+/// @param callback receives the log lines, or NULL for none
+/// @param user_data passed back to `callback` unchanged
+/// @return `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT`
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_set_log_callback(
     options: *mut FeishuClientOptions,
@@ -313,6 +355,11 @@ pub extern "C" fn feishu_client_options_set_log_callback(
 ///
 /// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, empty, too
 /// long, or characters outside visible ASCII; the message does not echo them).
+///
+/// @param options the options to change
+/// @param app_id the self-built app's id (`cli_...`); copied
+/// @param app_secret the app's secret; copied, wiped when freed, never shown
+/// @return `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT`
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_options_set_app_credentials(
     options: *mut FeishuClientOptions,

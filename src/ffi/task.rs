@@ -107,6 +107,11 @@ pub(crate) unsafe fn finish(
 ///
 /// Thread-safety: safe to call from any number of threads at once. Blocking:
 /// returns within the deadline. Strings are only borrowed for the call.
+///
+/// @param token the access token (tenant_access_token `t-...` or user_access_token `u-...`), without "Bearer "; borrowed for the call
+/// @param task_id the task id returned by the move or delete folder API; borrowed for the call
+/// @param out_status receives the status (UNKNOWN on failure); may be NULL
+/// @return `FEISHU_OK`, a `FEISHU_ERR_*` code (< 0), or the platform's code (> 0)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_task_check(
     token: *const c_char,
@@ -132,6 +137,8 @@ pub extern "C" fn feishu_task_check(
 }
 
 /// The library's version, `"MAJOR.MINOR.PATCH"`. Static; never NULL. Thread-safe.
+///
+/// @return the static string "MAJOR.MINOR.PATCH" (never NULL, never freed)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_version() -> *const c_char {
     const VERSION: &CStr =

@@ -24,7 +24,12 @@ pub struct FeishuCancel {
 /// is absorbed or ends the wait), the
 /// number of polls so far, and the milliseconds since the wait began. Return
 /// 0 to go on; any other value stops the wait with `FEISHU_ERR_CANCELLED`.
-/// Called on the waiting thread.
+///
+/// Called on the waiting thread, between polls, with no lock of the library
+/// held: it may call any function of the library, the same client included
+/// (`feishu_cancel_trigger` too), but must not free the client, the cancel
+/// handle or the strings the wait uses. It must return normally: no C++
+/// exception and no `longjmp` may leave it through the library.
 pub type FeishuWaitProgress = Option<
     extern "C" fn(
         user_data: *mut c_void,
@@ -36,6 +41,8 @@ pub type FeishuWaitProgress = Option<
 
 /// A new, untriggered cancel handle; NULL only if memory is exhausted.
 /// Thread-safe.
+///
+/// @return a new cancel handle, or NULL if memory is exhausted; free with feishu_cancel_free()
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_cancel_new() -> *mut FeishuCancel {
     ffi_panic_boundary! {
@@ -50,6 +57,8 @@ pub extern "C" fn feishu_cancel_new() -> *mut FeishuCancel {
 /// after that request ends. Safe
 /// to call from any thread (a signal handler excepted), any number of times.
 /// NULL does nothing.
+///
+/// @param cancel the handle to trigger, or NULL (nothing happens)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_cancel_trigger(cancel: *const FeishuCancel) {
     ffi_panic_boundary! {
@@ -61,6 +70,8 @@ pub extern "C" fn feishu_cancel_trigger(cancel: *const FeishuCancel) {
 }
 
 /// Frees a cancel handle. NULL does nothing. No wait may be using it.
+///
+/// @param cancel a handle from feishu_cancel_new(), or NULL (nothing happens)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_cancel_free(cancel: *mut FeishuCancel) {
     ffi_panic_boundary! {
@@ -103,6 +114,17 @@ pub extern "C" fn feishu_cancel_free(cancel: *mut FeishuCancel) {
 /// timeout of 0), or the failure that ended it (see
 /// `feishu_client_task_check`). `err` (may be NULL) and the thread's last
 /// error receive the details. Thread-safe; blocks the calling thread.
+///
+/// @param client the client to use
+/// @param token the access token, or NULL for the client's managed token; borrowed for the call
+/// @param task_id the task id; borrowed for the call
+/// @param timeout_ms the whole wait's deadline, in ms (>= 1)
+/// @param cancel a cancel handle that can stop the wait; may be NULL
+/// @param progress called after every poll; may be NULL
+/// @param user_data passed to `progress` unchanged
+/// @param out_status receives the final status (or the last one seen on a timeout or cancel); may be NULL
+/// @param err receives this call's outcome; may be NULL
+/// @return `FEISHU_OK`, a `FEISHU_ERR_*` code (< 0), or the platform's code (> 0)
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_client_task_wait(
     client: *const FeishuClient,

@@ -4,6 +4,8 @@
 #include "feishu_task.h" /* the include guard works */
 
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #ifdef __cplusplus
 #define STATIC_ASSERT(c, m) static_assert(c, #m)
@@ -60,6 +62,24 @@ STATIC_ASSERT(FEISHU_LOG_LEVEL_ERROR == 1 && FEISHU_LOG_LEVEL_WARN == 2 &&
 STATIC_ASSERT(sizeof(FEISHU_BASE_URL_FEISHU) == sizeof("https://open.feishu.cn"), feishu_url);
 STATIC_ASSERT(sizeof(FEISHU_BASE_URL_LARK) == sizeof("https://open.larksuite.com"), lark_url);
 
+/* The version macros: one number for #if, and AT_LEAST as curl's. */
+STATIC_ASSERT(FEISHU_TASK_VERSION_NUM == ((FEISHU_TASK_VERSION_MAJOR << 16) |
+                                          (FEISHU_TASK_VERSION_MINOR << 8) |
+                                          FEISHU_TASK_VERSION_PATCH),
+              version_num);
+#if !FEISHU_TASK_VERSION_AT_LEAST(0, 1, 0)
+#error "FEISHU_TASK_VERSION_AT_LEAST(0, 1, 0) is false"
+#endif
+#if FEISHU_TASK_VERSION_AT_LEAST(FEISHU_TASK_VERSION_MAJOR, FEISHU_TASK_VERSION_MINOR, \
+                                 FEISHU_TASK_VERSION_PATCH + 1)
+#error "FEISHU_TASK_VERSION_AT_LEAST is true for the next patch"
+#endif
+#if !FEISHU_TASK_VERSION_AT_LEAST(FEISHU_TASK_VERSION_MAJOR, FEISHU_TASK_VERSION_MINOR, \
+                                  FEISHU_TASK_VERSION_PATCH)
+#error "FEISHU_TASK_VERSION_AT_LEAST is false for the version itself"
+#endif
+STATIC_ASSERT(!FEISHU_TASK_VERSION_AT_LEAST(FEISHU_TASK_VERSION_MAJOR + 1, 0, 0), next_major);
+
 int main(void)
 {
     /* Calls that need no server: a fresh thread's last error is FEISHU_OK, the
@@ -77,6 +97,14 @@ int main(void)
          p_client_check(c, NULL, "1", NULL, &err) == FEISHU_ERR_INVALID_ARGUMENT;
     p_client_free(c);
     p_options_free(o);
+    {
+        /* The header's version is the library's. */
+        char numbers[32];
+        snprintf(numbers, sizeof numbers, "%d.%d.%d", FEISHU_TASK_VERSION_MAJOR,
+                 FEISHU_TASK_VERSION_MINOR, FEISHU_TASK_VERSION_PATCH);
+        ok = ok && strcmp(p_version(), numbers) == 0 &&
+             strcmp(p_version(), FEISHU_TASK_VERSION) == 0;
+    }
     ok = ok && fresh && p_version()[0] != '\0' && p_strerror(-99)[0] != '\0' &&
          p_check(NULL, NULL, NULL) == FEISHU_ERR_INVALID_ARGUMENT &&
          p_last(&err) == FEISHU_ERR_INVALID_ARGUMENT && err.code == FEISHU_ERR_INVALID_ARGUMENT;
