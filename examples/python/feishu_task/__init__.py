@@ -11,8 +11,10 @@ Asks the Feishu / Lark Open Platform for the status of an asynchronous drive tas
         except feishu_task.FeishuTaskError as e:
             print(e.code, e.http_status, e.log_id, e.message)
 
-The library is loaded from ``$FEISHU_TASK_LIB`` (a path) if set, else
-``ctypes.util.find_library("feishu_task")``, else ``libfeishu_task.so``.
+The library is loaded from ``$FEISHU_TASK_LIB`` (a path) if set, else from the copy
+bundled in this package (``pip install`` puts it there), else
+``ctypes.util.find_library("feishu_task")``, else ``libfeishu_task.so``; ``library_path``
+tells which one was loaded. ``python -m feishu_task TASK_ID...`` is a command-line client.
 
 - Every failure raises a :class:`FeishuTaskError` subclass carrying the code, HTTP
   status, log id, retry advice and message of that very call (always from the
@@ -32,7 +34,7 @@ import enum
 import math
 import os
 import threading
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 __all__ = [
     "BASE_URL_FEISHU",
@@ -52,6 +54,7 @@ __all__ = [
     "PlatformError",
     "ProtocolError",
     "Status",
+    "library_path",
     "strerror",
     "version",
 ]
@@ -68,18 +71,47 @@ Text = Union[str, bytes]
 # --------------------------------------------------------------------------- the library
 
 
-def _load_library() -> ctypes.CDLL:
+#: The names the bundled library may have in this package's directory: cargo's name for
+#: the platform (what the build gives it), then any ``libfeishu_task.*`` shared object (a
+#: build backend that names the file like an extension module).
+_BUNDLED_NAMES = ("libfeishu_task.so", "libfeishu_task.dylib", "feishu_task.dll")
+
+
+def _bundled_library() -> Optional[str]:
+    """The path of the library ``pip install`` put into this package, if any."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in _BUNDLED_NAMES:
+        path = os.path.join(here, name)
+        if os.path.isfile(path):
+            return path
+    try:
+        names = sorted(os.listdir(here))
+    except OSError:
+        return None
+    for name in names:
+        if name.startswith("libfeishu_task.") and name.endswith((".so", ".dylib", ".dll", ".pyd")):
+            return os.path.join(here, name)
+    return None
+
+
+def _load_library() -> Tuple[ctypes.CDLL, str]:
+    """The library and the path (or name) it was loaded from."""
     path = os.environ.get("FEISHU_TASK_LIB")
+    candidates: List[Optional[str]]
     if path:
         candidates = [path]  # an explicit path is not second-guessed
     else:
-        candidates = [ctypes.util.find_library("feishu_task"), "libfeishu_task.so"]
+        candidates = [
+            _bundled_library(),
+            ctypes.util.find_library("feishu_task"),
+            "libfeishu_task.so",
+        ]
     errors = []
     for candidate in candidates:
         if not candidate:
             continue
         try:
-            return ctypes.CDLL(candidate)  # CDLL: the GIL is released during calls
+            return ctypes.CDLL(candidate), candidate  # CDLL: the GIL is released during calls
         except OSError as e:
             errors.append(f"{candidate}: {e}")
     raise ImportError(
@@ -161,12 +193,15 @@ _PROTOTYPES = {
     ),
 }
 
-_lib = _load_library()
+_lib, _loaded_from = _load_library()
+#: Where the library was loaded from: ``$FEISHU_TASK_LIB``, the bundled copy's path, or the
+#: name ``dlopen`` searched for.
+library_path: str = _loaded_from
 for _name, (_restype, _argtypes) in _PROTOTYPES.items():
     _fn = getattr(_lib, _name)
     _fn.restype = _restype
     _fn.argtypes = _argtypes
-del _name, _restype, _argtypes, _fn
+del _name, _restype, _argtypes, _fn, _loaded_from
 
 
 # --------------------------------------------------------------------------- values
@@ -204,12 +239,14 @@ class Code(enum.IntEnum):
 
 def version() -> str:
     """The library's version, ``"MAJOR.MINOR.PATCH"``."""
-    return _lib.feishu_version().decode("ascii")
+    text: bytes = _lib.feishu_version()
+    return text.decode("ascii")
 
 
 def strerror(code: int) -> str:
     """The library's static description of a return code."""
-    return _lib.feishu_strerror(int(code)).decode("utf-8", "replace")
+    text: bytes = _lib.feishu_strerror(int(code))
+    return text.decode("utf-8", "replace")
 
 
 class _FromEnv:
@@ -268,7 +305,7 @@ class FeishuTaskError(Exception):
             text += f" [retry after {self.retry_after:g} s]"
         return text
 
-    def __reduce__(self):  # picklable despite the extra constructor arguments
+    def __reduce__(self) -> Tuple[Any, ...]:  # picklable despite the extra constructor arguments
         return (
             _rebuild_error,
             (
@@ -283,7 +320,15 @@ class FeishuTaskError(Exception):
         )
 
 
-def _rebuild_error(cls, code, message, http_status, log_id, retry_after, last_status):
+def _rebuild_error(
+    cls: Type[FeishuTaskError],
+    code: int,
+    message: str,
+    http_status: int,
+    log_id: str,
+    retry_after: float,
+    last_status: int,
+) -> FeishuTaskError:
     return cls(code, message, http_status, log_id, retry_after, Status(last_status))
 
 
@@ -335,7 +380,7 @@ class PlatformError(FeishuTaskError):
     kind = "platform"
 
 
-_ERRORS = {
+_ERRORS: Dict[int, Type[FeishuTaskError]] = {
     Code.INVALID_ARGUMENT: InvalidArgumentError,
     Code.NETWORK: NetworkError,
     Code.TIMEOUT: FeishuTimeoutError,
@@ -346,7 +391,7 @@ _ERRORS = {
 }
 
 
-def _error_class(code: int) -> type:
+def _error_class(code: int) -> Type[FeishuTaskError]:
     if code > 0:
         return PlatformError
     return _ERRORS.get(code, FeishuTaskError)
@@ -386,18 +431,19 @@ def _c_text(value: Any, what: str, path: bool = False) -> bytes:
     """A NUL-free byte string for the C API (an embedded NUL would cut it silently)."""
     if path and isinstance(value, os.PathLike):
         value = os.fsencode(value)
+    data: bytes
     if isinstance(value, str):
         try:
-            value = value.encode("utf-8")
+            data = value.encode("utf-8")
         except UnicodeEncodeError:
             raise _invalid(f"{what} is not valid UTF-8; nothing was sent") from None
     elif isinstance(value, (bytes, bytearray, memoryview)):
-        value = bytes(value)
+        data = bytes(value)
     else:
         raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
-    if b"\0" in value:
+    if b"\0" in data:
         raise _invalid(f"{what} contains a NUL byte; nothing was sent")
-    return value
+    return data
 
 
 def _ms(seconds: Any, what: str) -> int:
@@ -657,11 +703,11 @@ class Client:
         tok = None if token is None else _c_text(token, "token")
         status = ctypes.c_int32(0)
         err = _FeishuError()
-        ptr = self._acquire()
+        handle, ptr = self._acquire()
         try:
             rc = _lib.feishu_client_task_check(ptr, tok, tid, ctypes.byref(status), ctypes.byref(err))
         finally:
-            self._handle.release()
+            handle.release()
         failure = _error(err, rc) if rc != Code.OK else None
         self._raise_callback_error(failure)
         if failure is not None:
@@ -694,7 +740,7 @@ class Client:
         if progress is not None and not callable(progress):
             raise TypeError("progress must be callable")
 
-        raised: list = []
+        raised: List[BaseException] = []
 
         def trampoline(_user_data: Any, status: int, polls: int, elapsed_ms: int) -> int:
             try:
@@ -702,7 +748,7 @@ class Client:
                     st = Status(status)
                 except ValueError:
                     st = Status.UNKNOWN
-                return 1 if progress(st, polls, elapsed_ms / 1000.0) else 0
+                return 1 if progress is not None and progress(st, polls, elapsed_ms / 1000.0) else 0
             except BaseException as e:  # noqa: BLE001 - nothing may unwind into C
                 raised.append(e)
                 return 1
@@ -712,7 +758,7 @@ class Client:
         progress_cb = _ProgressCallback(trampoline) if progress is not None else _ProgressCallback()
         status = ctypes.c_int32(0)
         err = _FeishuError()
-        ptr = self._acquire()
+        handle, ptr = self._acquire()
         try:
             cancel_ptr = cancel._handle.acquire() if cancel is not None else None
             try:
@@ -731,7 +777,7 @@ class Client:
                 if cancel is not None:
                     cancel._handle.release()
         finally:
-            self._handle.release()
+            handle.release()
         del progress_cb
 
         failure = _error(err, rc, _status(status.value)) if rc != Code.OK else None
@@ -773,10 +819,12 @@ class Client:
     def __repr__(self) -> str:
         return f"<feishu_task.Client {'closed' if self.closed else 'open'}>"
 
-    def _acquire(self) -> int:
-        if self._handle is None:
+    def _acquire(self) -> Tuple[_Handle, int]:
+        """The client's handle, marked in use (``release()`` it), and its pointer."""
+        handle = self._handle
+        if handle is None:
             raise ValueError("Client is closed")
-        return self._handle.acquire()
+        return handle, handle.acquire()
 
     def _raise_callback_error(self, failure: Optional[FeishuTaskError]) -> None:
         """Raises what the log callback raised on this thread during the call, if anything."""
