@@ -220,36 +220,34 @@ def main():
             cells,
         )
 
-    # Mean per call, as a cross-check of the medians.
-    for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
-        mean = {c: seq[scheme, c]["mean"] for c in clients}
-        row(
-            f"Per call, {label}, mean",
-            {c: us(mean[c]) for c in clients},
-            ratio(mean["lib"], mean["raw"]),
-            ratio(mean["lib"], mean["curl"]),
-            vs_before(scheme, "mean_ns"),
-        )
-
-    for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
-        cpu = {c: med(pick(rows, kind="seq", scheme=scheme, client=c), "cpu_per_call_ns") for c in clients}
-        row(
-            f"Client CPU per call (user + system), {label}",
-            {c: us(cpu[c]) for c in clients},
-            ratio(cpu["lib"], cpu["raw"]),
-            ratio(cpu["lib"], cpu["curl"]),
-            vs_before(scheme, "cpu_per_call_ns"),
-        )
-
-    for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
-        if any(srv[scheme].values()):
+    def time_rows(title, values, before_key, skip_empty=False):
+        """One row per scheme of a per-call time: the clients' values, ÷ floor,
+        ÷ libcurl, ÷ before."""
+        for scheme, label in (("http", "plain HTTP"), ("https", "HTTPS")):
+            v = values(scheme)
+            if skip_empty and not any(v.values()):
+                continue
             row(
-                f"Server (nginx) CPU per request, {label}",
-                {c: us(srv[scheme][c]) for c in clients},
-                ratio(srv[scheme]["lib"], srv[scheme]["raw"]),
-                ratio(srv[scheme]["lib"], srv[scheme]["curl"]),
-                vs_before(scheme, "server_cpu_per_call_ns"),
+                title.format(label),
+                {c: us(v[c]) for c in clients},
+                ratio(v["lib"], v["raw"]),
+                ratio(v["lib"], v["curl"]),
+                vs_before(scheme, before_key),
             )
+
+    # Mean per call, as a cross-check of the medians.
+    time_rows("Per call, {}, mean", lambda s: {c: seq[s, c]["mean"] for c in clients}, "mean_ns")
+    time_rows(
+        "Client CPU per call (user + system), {}",
+        lambda s: {c: med(pick(rows, kind="seq", scheme=s, client=c), "cpu_per_call_ns") for c in clients},
+        "cpu_per_call_ns",
+    )
+    time_rows(
+        "Server (nginx) CPU per request, {}",
+        lambda s: {c: srv[s].get(c) for c in clients},
+        "server_cpu_per_call_ns",
+        skip_empty=True,
+    )
 
     # What TLS adds to a reused connection's call, split into the client's
     # CPU and the server's: the server's share is the same for every client.

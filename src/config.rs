@@ -12,7 +12,6 @@ use ureq::tls::{Certificate, PemItem};
 use ureq::{Proxy, ProxyProtocol};
 
 use crate::error::Error;
-use crate::http::CaRoots;
 use crate::limit::RateLimit;
 use crate::token::{Credentials, Secret};
 
@@ -26,6 +25,9 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
 pub(crate) const DEFAULT_MAX_RETRIES: u32 = 2;
 /// Most retries a client may be configured with.
 pub(crate) const MAX_RETRIES_LIMIT: u32 = 10;
+/// The certificates of a CA file, as ureq takes them.
+pub type CaRoots = Vec<Certificate<'static>>;
+
 /// Most requests a declared rate limit may allow per interval.
 pub(crate) const MAX_RATE_LIMIT_REQUESTS: u32 = 1_000_000;
 /// Largest CA file read.
@@ -232,22 +234,28 @@ impl Config {
     }
 
     /// The host of the base URL, without the brackets of an IPv6 literal.
-    pub fn host(&self) -> &str {
+    pub fn host(&self) -> String {
         let (host, _) = self.host_and_port();
-        host.trim_start_matches('[').trim_end_matches(']')
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned()
     }
 
-    /// The base URL's host and port (the scheme's default when none is
-    /// given). `base_url` is `scheme://authority`, checked by
-    /// [`parse_base_url`], which parsed it with the same rules.
-    fn host_and_port(&self) -> (&str, u16) {
-        let (scheme, authority) = self.base_url.split_once("://").unwrap_or(("", ""));
-        let default = if scheme == "https" { 443 } else { 80 };
-        // A port follows the last ':' that is not inside an IPv6 literal.
-        match authority.rsplit_once(':') {
-            Some((host, port)) if !port.contains(']') => (host, port.parse().unwrap_or(default)),
-            _ => (authority, default),
-        }
+    /// The base URL's host (an IPv6 literal in brackets) and port (the
+    /// scheme's default when none is given), parsed as [`parse_base_url`]
+    /// checked it.
+    fn host_and_port(&self) -> (String, u16) {
+        let uri: Option<Uri> = self.base_url.parse().ok();
+        let authority = uri.as_ref().and_then(Uri::authority);
+        let default = if self.base_url.starts_with("https:") {
+            443
+        } else {
+            80
+        };
+        (
+            authority.map_or_else(String::new, |a| a.host().to_owned()),
+            authority.and_then(|a| a.port_u16()).unwrap_or(default),
+        )
     }
 }
 
@@ -601,7 +609,7 @@ mod tests {
     fn server_and_host_come_from_the_base_url() {
         let mut c = Config::default();
         assert_eq!(
-            (c.server().as_str(), c.host()),
+            (c.server().as_str(), c.host().as_str()),
             ("open.feishu.cn:443", "open.feishu.cn")
         );
         for (url, server, host) in [
@@ -611,7 +619,11 @@ mod tests {
             ("https://[::1]", "[::1]:443", "::1"),
         ] {
             c.set_base_url(url).unwrap();
-            assert_eq!((c.server().as_str(), c.host()), (server, host), "{url}");
+            assert_eq!(
+                (c.server().as_str(), c.host().as_str()),
+                (server, host),
+                "{url}"
+            );
         }
     }
 }

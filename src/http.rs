@@ -6,11 +6,12 @@
 //! ureq does the protocol: HTTP/1.1, the keep-alive pool, the CONNECT proxy,
 //! TLS (rustls with the Mozilla roots, or only the caller's CA file).
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::http::response::Parts;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::tls::{RootCerts, TlsConfig};
 use ureq::{Agent, Timeout};
 
 use crate::api::{self, MAX_BODY_LEN, Reply};
@@ -148,7 +149,7 @@ impl Http {
             agent_config,
             hosts,
             server: config.server(),
-            host: config.host().to_owned(),
+            host: config.host(),
             proxy,
         })
     }
@@ -158,20 +159,21 @@ impl Http {
     /// a record written or read by both corrupts them for both. The child's
     /// first call makes an agent of its own; the parent's is left untouched
     /// (ureq neither writes to nor shuts down a connection it drops).
-    fn agent(&self) -> Agent {
+    fn agent(&self) -> Cow<'_, Agent> {
         let pid = std::process::id();
         if pid == self.origin {
-            return self.agent.clone();
+            return Cow::Borrowed(&self.agent);
         }
         let mut forked = self.forked.lock().unwrap_or_else(|p| p.into_inner());
-        match &*forked {
+        let agent = match &*forked {
             Some((owner, agent)) if *owner == pid => agent.clone(),
             _ => {
                 let agent = unversioned::agent(self.agent_config.clone(), self.hosts.clone());
                 *forked = Some((pid, agent.clone()));
                 agent
             }
-        }
+        };
+        Cow::Owned(agent)
     }
 
     /// `GET url` with `Authorization: Bearer {token}`.
@@ -257,7 +259,7 @@ impl Http {
     }
 
     /// Maps a failure of ureq (no complete response) to our error.
-    pub fn failure(&self, e: ureq::Error, deadline: &Deadline) -> Error {
+    fn failure(&self, e: ureq::Error, deadline: &Deadline) -> Error {
         use std::io::ErrorKind as Io;
         let network = |message: String| Error::new(Kind::Network, message);
         let transient = |message: String| network(message).retry(Retry::Transient);
@@ -354,9 +356,6 @@ fn phase(reason: Timeout) -> &'static str {
         _ => "",
     }
 }
-
-/// The certificates of a CA file, as ureq takes them.
-pub type CaRoots = Vec<Certificate<'static>>;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,9 @@
 //! - [`ffi`]: the C ABI (pointers, panics, C strings). The only `unsafe` code.
 //! - [`wait`]: polling until a task finishes, on top of the client.
 //! - [`client`]: configuration applied once; the call, its retries
-//!   ([`retry`]) and the managed tenant_access_token ([`token`]).
+//!   ([`retry`]), the managed tenant_access_token ([`token`]) and the
+//!   client-wide rate limits ([`limit`]); every sleep cut short by a
+//!   [`cancel`] flag.
 //! - [`http`]: HTTP through ureq's public API (one agent per client and
 //!   process), its errors mapped to ours; [`unversioned`], the little it takes
 //!   from ureq's semver-exempt API (a resolver that remembers addresses).

@@ -17,6 +17,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,11 @@ pub struct Gate {
     keys: RandomState,
     /// Token key -> when its reset passes.
     closed: Mutex<HashMap<u64, Instant>>,
+    /// The latest reset of any token, in nanoseconds since `created`: once it
+    /// has passed, no token is held back and a call need not take the lock
+    /// (every call of every thread asks).
+    latest: AtomicU64,
+    created: Instant,
 }
 
 impl Default for Gate {
@@ -184,6 +190,8 @@ impl Default for Gate {
         Gate {
             keys: RandomState::new(),
             closed: Mutex::new(HashMap::new()),
+            latest: AtomicU64::new(0),
+            created: Instant::now(),
         }
     }
 }
@@ -207,6 +215,10 @@ impl Gate {
 
     /// When the reset announced for `key` passes, if it is still ahead.
     pub fn reopens(&self, key: u64, now: Instant) -> Option<Instant> {
+        let latest = Duration::from_nanos(self.latest.load(Ordering::Acquire));
+        if now >= self.created + latest {
+            return None;
+        }
         self.lock().get(&key).copied().filter(|&at| at > now)
     }
 
@@ -222,6 +234,9 @@ impl Gate {
         }
         let at = closed.entry(key).or_insert(until);
         *at = (*at).max(until);
+        let nanos = u64::try_from(until.saturating_duration_since(self.created).as_nanos());
+        self.latest
+            .fetch_max(nanos.unwrap_or(u64::MAX), Ordering::AcqRel);
     }
 }
 

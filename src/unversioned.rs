@@ -87,10 +87,8 @@ impl HostCache {
     /// The addresses last resolved for `key` (`host:port`), fresh or not:
     /// for messages that name what a failed connection tried.
     pub fn addresses(&self, key: &str) -> Vec<SocketAddr> {
-        self.lock()
-            .iter()
-            .find(|e| e.key == key)
-            .map(|e| e.addrs.iter().copied().collect())
+        self.last(key)
+            .map(|(addrs, _)| addrs.to_vec())
             .unwrap_or_default()
     }
 
@@ -99,18 +97,19 @@ impl HostCache {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn fresh(&self, key: &str, now: Instant) -> Option<ResolvedSocketAddrs> {
-        self.lock()
-            .iter()
-            .find(|e| e.key == key && now.duration_since(e.resolved) < HOST_CACHE_TTL)
-            .map(|e| e.addrs.clone())
-    }
-
-    fn stale(&self, key: &str) -> Option<ResolvedSocketAddrs> {
+    /// The addresses last resolved for `key`, and when.
+    fn last(&self, key: &str) -> Option<(ResolvedSocketAddrs, Instant)> {
         self.lock()
             .iter()
             .find(|e| e.key == key)
-            .map(|e| e.addrs.clone())
+            .map(|e| (e.addrs.clone(), e.resolved))
+    }
+
+    /// The addresses of `key` if they are younger than the TTL.
+    fn fresh(&self, key: &str, now: Instant) -> Option<ResolvedSocketAddrs> {
+        self.last(key)
+            .filter(|(_, resolved)| now.duration_since(*resolved) < HOST_CACHE_TTL)
+            .map(|(addrs, _)| addrs)
     }
 
     fn store(&self, key: String, addrs: ResolvedSocketAddrs, resolved: Instant) {
@@ -162,8 +161,8 @@ impl Resolver for SharedHosts {
             // A failed lookup (a DNS hiccup) keeps the addresses it last had,
             // for another TTL: a warm call's pooled connection does not need
             // a lookup at all, and ureq asks before it looks in its pool.
-            Err(e) => match self.0.stale(&key) {
-                Some(addrs) => {
+            Err(e) => match self.0.last(&key) {
+                Some((addrs, _)) => {
                     self.0.store(key, addrs.clone(), now);
                     Ok(addrs)
                 }

@@ -132,14 +132,7 @@ pub fn wait(
         if left.is_zero() {
             break Err(timed_out(polls, last_status));
         }
-        let cancelled = match cancel {
-            Some(c) => c.sleep(pause.min(left)),
-            None => {
-                std::thread::sleep(pause.min(left));
-                false
-            }
-        };
-        if cancelled {
+        if crate::cancel::sleep(cancel, pause.min(left)) {
             break Err(stopped("the wait was cancelled", polls, last_status));
         }
         if Instant::now() >= deadline {

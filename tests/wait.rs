@@ -304,19 +304,21 @@ fn cancel_reaches_a_poll_queued_in_the_rate_limiter() {
 #[test]
 fn a_wait_outlasts_a_reset_longer_than_one_poll_and_a_declared_limit() {
     let server = Server::start();
+    // A wait on "success" that must hold back at least `at_least` first.
+    let succeeds_after = |client: &Client, at_least: Duration| {
+        let w = wait_for(client, "success", 10_000, std::ptr::null(), None);
+        let outcome = (w.rc, w.status);
+        let expected = (FEISHU_OK, FeishuTaskStatus::Success);
+        assert_eq!(outcome, expected, "{}", text(&w.err.message));
+        assert!(w.elapsed >= at_least, "{:?}", w.elapsed);
+    };
+
     // Polls of at most 1 s; the platform's reset for the token is 2 s.
     let o = options(&server, 1000).retries(0);
     let client = o.build();
     server.set_sequence("limited-2s", vec![Reply::RateLimited { reset_secs: 2 }]);
     assert_eq!(client.check("limited-2s").rc, 99991400);
-    let w = wait_for(&client, "success", 10_000, std::ptr::null(), None);
-    assert_eq!(
-        (w.rc, w.status),
-        (FEISHU_OK, FeishuTaskStatus::Success),
-        "{}",
-        text(&w.err.message)
-    );
-    assert!(w.elapsed >= Duration::from_millis(1800), "{:?}", w.elapsed);
+    succeeds_after(&client, Duration::from_millis(1800));
     assert_eq!(server.request_count(), 2, "nothing sent into the reset");
 
     // A declared limit whose next start is beyond a poll's deadline: the wait
@@ -324,14 +326,7 @@ fn a_wait_outlasts_a_reset_longer_than_one_poll_and_a_declared_limit() {
     let o = options(&server, 1000).rate_limit(1, 3000);
     let client = o.build();
     assert_eq!(client.check("success").rc, FEISHU_OK);
-    let w = wait_for(&client, "success", 10_000, std::ptr::null(), None);
-    assert_eq!(
-        (w.rc, w.status),
-        (FEISHU_OK, FeishuTaskStatus::Success),
-        "{}",
-        text(&w.err.message)
-    );
-    assert!(w.elapsed >= Duration::from_millis(2500), "{:?}", w.elapsed);
+    succeeds_after(&client, Duration::from_millis(2500));
 }
 
 #[test]

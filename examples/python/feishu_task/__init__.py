@@ -34,7 +34,7 @@ import enum
 import math
 import os
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 __all__ = [
     "BASE_URL_FEISHU",
@@ -296,13 +296,21 @@ class FeishuTaskError(Exception):
         return strerror(self.code)
 
     def _text(self) -> str:
-        text = f"{self.message} (code {self.code}: {self.description})"
+        return f"{self.message} (code {self.code}: {self.description}){self.details()}"
+
+    def details(self, retry_after_unit: str = "s") -> str:
+        """`` [HTTP n] [log id x] [retry after n s]``, each part only when known;
+        ``retry_after_unit`` ``"ms"`` gives the advice in milliseconds."""
+        text = ""
         if self.http_status:
             text += f" [HTTP {self.http_status}]"
         if self.log_id:
             text += f" [log id {self.log_id}]"
         if self.retry_after:
-            text += f" [retry after {self.retry_after:g} s]"
+            if retry_after_unit == "ms":
+                text += f" [retry after {round(self.retry_after * 1000)} ms]"
+            else:
+                text += f" [retry after {self.retry_after:g} s]"
         return text
 
     def __reduce__(self) -> Tuple[Any, ...]:  # picklable despite the extra constructor arguments
@@ -517,10 +525,37 @@ class _Handle:
             self._free(ptr)
 
 
+# --------------------------------------------------------------------------- owners
+
+_Owner_T = TypeVar("_Owner_T", bound="_Owner")
+
+
+class _Owner:
+    """An object that owns a :class:`_Handle` in ``self._handle``: a context manager
+    whose exit calls :meth:`close`, and which frees the handle when collected."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Owner_T) -> _Owner_T:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            try:
+                handle.close()
+            except Exception:  # interpreter shutdown
+                pass
+
+
 # --------------------------------------------------------------------------- cancel
 
 
-class Cancel:
+class Cancel(_Owner):
     """A cancel handle for :meth:`Client.wait`: :meth:`trigger` (from any thread) ends
     every wait using it within milliseconds; triggering is permanent."""
 
@@ -551,20 +586,6 @@ class Cancel:
         """Frees the handle (once no wait uses it any more)."""
         self._handle.close()
 
-    def __enter__(self) -> "Cancel":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle is not None:
-            try:
-                handle.close()
-            except Exception:  # interpreter shutdown
-                pass
-
     def __repr__(self) -> str:
         return f"<feishu_task.Cancel triggered={self._triggered}>"
 
@@ -575,7 +596,7 @@ LogFunction = Callable[[LogLevel, str], None]
 ProgressFunction = Callable[[Status, int, float], Any]
 
 
-class Client:
+class Client(_Owner):
     """A client with its own configuration and keep-alive connection pool.
 
     Keyword arguments (all optional; the defaults are the library's, not the
@@ -801,20 +822,6 @@ class Client:
     @property
     def closed(self) -> bool:
         return self._handle is None or self._handle.closed
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle is not None:
-            try:
-                handle.close()
-            except Exception:  # interpreter shutdown
-                pass
 
     def __repr__(self) -> str:
         return f"<feishu_task.Client {'closed' if self.closed else 'open'}>"

@@ -40,14 +40,8 @@ MAX_WAIT = 86400
 
 def describe_error(task_id: str, e: FeishuTaskError) -> str:
     """``<task_id>: error <code> (<description>): <message> [HTTP n] [log id x] [retry after n ms]``."""
-    line = f"{task_id}: error {e.code} ({e.description}): {e.message}"
-    if e.http_status:
-        line += f" [HTTP {e.http_status}]"
-    if e.log_id:
-        line += f" [log id {e.log_id}]"
-    if e.retry_after:
-        line += f" [retry after {round(e.retry_after * 1000)} ms]"
-    return line
+    # The C example gives the retry advice in milliseconds.
+    return f"{task_id}: error {e.code} ({e.description}): {e.message}{e.details('ms')}"
 
 
 def _wait_seconds(text: str) -> float:
