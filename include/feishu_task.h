@@ -15,6 +15,18 @@
  *    same time as others, with two exceptions: an object must not be freed
  *    while another thread still uses it, and a FeishuClientOptions belongs to
  *    one thread at a time (configure it, then build clients from it).
+ *  - fork(): a child may go on using every object its parent made (clients,
+ *    the default client, cancel handles, options), also when other threads of
+ *    the parent were inside calls at the instant of the fork. The child's
+ *    first call builds the state it needs for itself (connections, rate-limit
+ *    queue and gate; the parent's cached token is kept when it can be read
+ *    without waiting, else fetched again), within its own deadline; it never
+ *    reuses, writes to or shuts down the parent's connections, and never
+ *    waits for a lock or a token fetch of a thread it does not have. The
+ *    parent's calls are unaffected. Rate limits are then per process.
+ *  - Shared work (one token fetch for many threads) never ends a call with
+ *    another caller's outcome: a fetch that its caller's own deadline or
+ *    cancel ended is made again by the next caller, bounded by its own.
  *  - Callbacks (the log callback, a wait's progress callback) run on the
  *    thread that made the call, inside it. They must return normally: no C++
  *    exception and no longjmp may leave a callback through the library.
@@ -222,7 +234,12 @@ typedef struct {
    */
   int32_t http_status;
   /**
-   * The wait the platform advised (`x-ogw-ratelimit-reset`, seconds * 1000); 0 if none.
+   * How long to wait before trying again, in milliseconds; 0 if nothing is
+   * known. After the platform's 429 / 99991400 it is its
+   * `x-ogw-ratelimit-reset` (seconds * 1000). When the library itself did
+   * not send (the token's announced reset, or the client's declared rate
+   * limit, lies past the call's deadline: `http_status` is 0), it is the
+   * time until that reset or until the next start is free.
    */
   uint32_t retry_after_ms;
   /**
@@ -286,7 +303,8 @@ extern "C" {
  * Uses the process-wide default client, created on first use from the
  * environment (`FEISHU_BASE_URL`, default `https://open.feishu.cn`;
  * `FEISHU_TIMEOUT_MS`, the whole-call deadline, default 30000;
- * `FEISHU_CA_FILE`, extra PEM roots; `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`)
+ * `FEISHU_CA_FILE`, PEM roots to trust instead of the bundled Mozilla roots;
+ * `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`)
  * and then shared by all threads with one keep-alive connection pool.
  *
  * Returns:
@@ -504,6 +522,16 @@ int32_t feishu_client_options_set_log_callback(FeishuClientOptions *options, Fei
  * token is cached per client, never shared between clients. The secret is
  * copied, kept out of every message, log line and Debug output, and wiped
  * when the options or client are freed.
+ *
+ * What the library wipes, and what it cannot: its own copies of the secret,
+ * of the managed token, of each request's `Authorization` value and of the
+ * token request's body are zeroed as soon as they are done with. It cannot
+ * wipe the copies inside the HTTP stack (ureq's request header map, freed
+ * after each request; each pooled connection's 16 KiB output buffer, which
+ * keeps the last request until the next one overwrites it or the connection
+ * closes; rustls's send buffer over TLS) nor response bodies (the token
+ * endpoint's reply, freed unwiped). The same holds for tokens passed to
+ * calls: they are borrowed, and copied only into those buffers.
  *
  * Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, empty, too
  * long, or characters outside visible ASCII; the message does not echo them).

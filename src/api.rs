@@ -4,9 +4,11 @@
 
 use std::borrow::Cow;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use crate::error::{Error, Kind, Retry};
+use crate::text::clean;
 
 /// The endpoint's path; the base URL supplies scheme, host and port.
 pub(crate) const TASK_CHECK_PATH: &str = "/open-apis/drive/v1/files/task_check";
@@ -22,6 +24,8 @@ pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 pub(crate) const MAX_TASK_ID_LEN: usize = 1024;
 /// Largest response body read; a longer one is a protocol error.
 pub(crate) const MAX_BODY_LEN: u64 = 1024 * 1024;
+/// The platform's "monthly API call quota spent" (a free tenant's).
+pub(crate) const QUOTA_SPENT: i32 = 99991403;
 /// Longest piece of server-supplied text (`msg`, a status value) kept in a message.
 const MAX_QUOTED_LEN: usize = 160;
 
@@ -102,34 +106,18 @@ pub fn check_task_id(task_id: &[u8]) -> Result<&str, Error> {
     })
 }
 
-/// Appends `value` percent-encoded as one query value: every byte outside
-/// RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`.
-pub fn push_query_value(out: &mut String, value: &str) {
-    // Only ASCII is ever put.
-    encode_query_value(value, |b| {
-        out.push_str(std::str::from_utf8(b).unwrap_or(""))
-    });
-}
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`):
+/// what is percent-encoded in a query value or a path segment.
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
-/// [`push_query_value`] handing the encoded value to `put`, a run of
-/// unreserved bytes or one `%XX` at a time.
-pub fn encode_query_value(value: &str, mut put: impl FnMut(&[u8])) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let bytes = value.as_bytes();
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            continue;
-        }
-        if run < i {
-            put(&bytes[run..i]);
-        }
-        put(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-        run = i + 1;
-    }
-    if run < bytes.len() {
-        put(&bytes[run..]);
-    }
+/// Appends `value` percent-encoded as one query value or path segment: every
+/// byte outside RFC 3986's unreserved set becomes `%XX`.
+pub fn push_encoded(out: &mut String, value: &str) {
+    out.extend(utf8_percent_encode(value, RESERVED));
 }
 
 /// What the classification needs from an HTTP response.
@@ -230,20 +218,20 @@ fn failure(reply: &Reply<'_>, body_log_id: Option<&str>, kind: Kind, message: St
     // Rate limits and server-side trouble are worth another attempt; what
     // the request itself caused (4xx, auth, bad shapes) is not.
     let retry = match kind {
+        // The tenant's monthly quota is spent: another attempt only burns
+        // calls, whatever the HTTP status says.
+        Kind::Platform(QUOTA_SPENT) => Retry::Never,
         Kind::Platform(99991400) => Retry::RateLimited,
         _ if reply.status == 429 => Retry::RateLimited,
         Kind::Platform(1061001) => Retry::Transient,
         Kind::Platform(_) | Kind::Http if reply.status >= 500 => Retry::Transient,
         _ => Retry::Never,
     };
-    Error {
-        kind,
-        retry,
-        http_status: reply.status,
-        retry_after_ms: retry_after_ms(reply.ratelimit_reset),
-        log_id: crate::error::clean_log_id(reply.log_id.or(body_log_id).unwrap_or("")),
-        message,
-    }
+    let mut e = Error::new(kind, message).retry(retry);
+    e.http_status = reply.status;
+    e.retry_after_ms = retry_after_ms(reply.ratelimit_reset);
+    e.log_id = crate::error::clean_log_id(reply.log_id.or(body_log_id).unwrap_or(""));
+    e
 }
 
 /// The platform's envelope rules, common to every endpoint: a redirect is an
@@ -458,18 +446,10 @@ pub fn token_request_body(app_id: &str, app_secret: &[u8]) -> Vec<u8> {
 }
 
 fn describe_http_failure(reply: &Reply<'_>) -> String {
-    let reason = match reply.status {
-        400 => " Bad Request",
-        401 => " Unauthorized",
-        403 => " Forbidden",
-        404 => " Not Found",
-        429 => " Too Many Requests",
-        500 => " Internal Server Error",
-        502 => " Bad Gateway",
-        503 => " Service Unavailable",
-        504 => " Gateway Timeout",
-        _ => "",
-    };
+    let reason = ureq::http::StatusCode::from_u16(reply.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or_else(String::new, |r| format!(" {r}"));
     let ctype = reply
         .content_type
         .map(|c| clean(c, 60))
@@ -498,20 +478,6 @@ fn retry_after_ms(header: Option<&str>) -> u32 {
         .and_then(|h| h.trim().parse::<u64>().ok())
         .map(|s| u32::try_from(s.saturating_mul(1000)).unwrap_or(u32::MAX))
         .unwrap_or(0)
-}
-
-/// Server-supplied text made safe to show: control characters replaced, cut
-/// at a character boundary to at most `max` bytes.
-pub fn clean(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max));
-    for c in s.chars() {
-        let c = if c.is_control() { ' ' } else { c };
-        if out.len() + c.len_utf8() > max {
-            break;
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -769,18 +735,12 @@ mod tests {
     #[test]
     fn query_values_are_percent_encoded() {
         let mut s = String::new();
-        push_query_value(&mut s, "a&b=c d%+#中~._-Z9");
+        push_encoded(&mut s, "a&b=c d%+#中~._-Z9");
         assert_eq!(s, "a%26b%3Dc%20d%25%2B%23%E4%B8%AD~._-Z9");
         for (value, want) in [("", ""), ("abc", "abc"), ("/", "%2F"), ("a b", "a%20b")] {
-            let mut out = Vec::new();
-            encode_query_value(value, |b| out.extend_from_slice(b));
-            assert_eq!(out, want.as_bytes(), "{value:?}");
+            let mut out = String::new();
+            push_encoded(&mut out, value);
+            assert_eq!(out, want, "{value:?}");
         }
-    }
-
-    #[test]
-    fn clean_cuts_at_char_boundaries() {
-        assert_eq!(clean("ab中", 4), "ab");
-        assert_eq!(clean("a\nb", 10), "a b");
     }
 }

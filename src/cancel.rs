@@ -3,15 +3,39 @@
 //! between a poll's attempts, in the rate limiter's queue and at the learned
 //! rate-limit gate) goes through [`Cancel::sleep`] or [`sleep`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// Longest a sleeper that cannot be woken (one waiting on another condition,
+/// or in a forked child, see [`Cancel`]) sleeps before it looks at the flag
+/// again: the cancel latency there.
+pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(10);
+
 /// A cancellation flag that wakes sleeping waits at once. One flag may serve
 /// any number of waits on any threads.
-#[derive(Debug, Default)]
+///
+/// The flag is an atomic; the lock only serves to wake sleepers, and only in
+/// the process that made the flag: in a forked child, that lock may have been
+/// held by a thread the child does not have, so a child never takes it and
+/// sleeps in slices of [`CHECK_EVERY`] instead.
+#[derive(Debug)]
 pub struct Cancel {
-    triggered: Mutex<bool>,
+    triggered: AtomicBool,
+    owner: u32,
+    lock: Mutex<()>,
     wake: Condvar,
+}
+
+impl Default for Cancel {
+    fn default() -> Cancel {
+        Cancel {
+            triggered: AtomicBool::new(false),
+            owner: std::process::id(),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+        }
+    }
 }
 
 impl Cancel {
@@ -21,30 +45,49 @@ impl Cancel {
 
     /// Cancels every wait using this flag, now and later.
     pub fn trigger(&self) {
-        *self.triggered.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.wake.notify_all();
+        self.triggered.store(true, Ordering::SeqCst);
+        if self.is_owned() {
+            // Taken after the store, so a sleeper that saw the flag unset
+            // under the lock is waiting by now and gets the notification.
+            drop(self.lock.lock().unwrap_or_else(|p| p.into_inner()));
+            self.wake.notify_all();
+        }
     }
 
     pub fn is_triggered(&self) -> bool {
-        *self.triggered.lock().unwrap_or_else(|p| p.into_inner())
+        self.triggered.load(Ordering::SeqCst)
+    }
+
+    fn is_owned(&self) -> bool {
+        std::process::id() == self.owner
     }
 
     /// Sleeps for `duration` unless triggered first; returns whether it was.
     pub fn sleep(&self, duration: Duration) -> bool {
         let until = Instant::now() + duration;
-        let mut triggered = self.triggered.lock().unwrap_or_else(|p| p.into_inner());
-        while !*triggered {
+        if !self.is_owned() {
+            while !self.is_triggered() {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(CHECK_EVERY));
+            }
+            return self.is_triggered();
+        }
+        let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        while !self.is_triggered() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            triggered = self
+            guard = self
                 .wake
-                .wait_timeout(triggered, left)
+                .wait_timeout(guard, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        *triggered
+        self.is_triggered()
     }
 }
 
@@ -77,5 +120,23 @@ mod tests {
         // Triggered stays triggered.
         assert!(cancel.sleep(Duration::from_secs(30)));
         assert!(!Cancel::new().sleep(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn a_forked_child_never_takes_the_lock() {
+        // As a child sees a flag its parent made while a parent thread held
+        // the lock: sleeping and triggering must not wait for it.
+        let mut cancel = Cancel::new();
+        cancel.owner = std::process::id().wrapping_add(1);
+        let cancel = std::sync::Arc::new(cancel);
+        let _held = cancel.lock.lock().unwrap();
+        assert!(!cancel.sleep(Duration::from_millis(20)));
+        let c2 = cancel.clone();
+        let sleeper = std::thread::spawn(move || c2.sleep(Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(20));
+        let triggered = Instant::now();
+        cancel.trigger();
+        assert!(sleeper.join().unwrap());
+        assert!(triggered.elapsed() < Duration::from_secs(5));
     }
 }

@@ -1,16 +1,25 @@
 //! The client: a [`Config`] applied once, the `task_check` call, its
 //! retries, and the managed tenant_access_token. HTTP is [`Http`]'s.
+//!
+//! What a client changes as it works (connections, the token, the rate-limit
+//! queue and gate) belongs to one process ([`PerProcess`]): a forked child
+//! builds its own on its first call and never waits on a lock or a fetch of
+//! its parent's threads.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::api::{self, IssuedToken, TaskStatus};
 use crate::cancel::{self, Cancel};
+use crate::config::RateLimit;
 use crate::config::{Config, LogLevel, Logger};
 use crate::error::{Error, Kind, Retry};
-use crate::http::{Deadline, Http, Response};
+use crate::http::{self, Deadline, Http, Response};
 use crate::limit::{Gate, Limiter, Refused};
+use crate::process::{self, PerProcess};
 use crate::retry::{self, Verdict};
-use crate::token::{Credentials, TokenCache, wipe};
+use crate::secret::{Credentials, wipe};
+use crate::token::TokenCache;
 
 pub use crate::http::USER_AGENT;
 
@@ -24,9 +33,11 @@ const RATE_LIMITED: i32 = 99991400;
 /// `x-ogw-ratelimit-reset` must not block a token for days).
 const MAX_GATE_HOLD: Duration = Duration::from_secs(3600);
 
-/// An immutable, thread-safe client; all calls share one connection pool.
+/// An immutable, thread-safe client; all calls of a process share one
+/// connection pool.
 pub struct Client {
-    http: Http,
+    /// How the HTTP side of each process is built.
+    http: Arc<http::Settings>,
     /// `{base}/open-apis/drive/v1/files/task_check?task_id=`: the task id follows.
     check_url: String,
     /// `{base}/open-apis/auth/v3/tenant_access_token/internal`.
@@ -34,6 +45,19 @@ pub struct Client {
     timeout: Duration,
     max_retries: u32,
     logger: Option<Logger>,
+    /// App credentials for the managed token, if any.
+    credentials: Option<Credentials>,
+    /// The caller's declared budget for task_check requests, if any.
+    rate_limit: Option<RateLimit>,
+    /// Whether the platform's announced resets are kept (see [`Client::without_learned_gate`]).
+    learned_gate: bool,
+    /// What the calls of one process share.
+    local: PerProcess<Local>,
+}
+
+/// The state of a client in one process.
+struct Local {
+    http: Http,
     /// The managed token, when the client has app credentials.
     tokens: Option<TokenCache>,
     /// The caller's declared budget for task_check requests, if any.
@@ -44,17 +68,50 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: &Config) -> Result<Client, Error> {
-        Ok(Client {
-            http: Http::new(config)?,
+        let mut client = Client {
+            http: Arc::new(http::Settings::new(config)?),
             check_url: format!("{}{}?task_id=", config.base_url, api::TASK_CHECK_PATH),
             token_url: format!("{}{}", config.base_url, api::TOKEN_PATH),
             timeout: config.timeout,
             max_retries: config.max_retries,
             logger: config.logger.clone(),
-            tokens: config.credentials.clone().map(TokenCache::new),
-            limiter: config.rate_limit.filter(|l| l.max > 0).map(Limiter::new),
-            gate: config.learned_gate.then(Gate::default),
-        })
+            credentials: config.credentials.clone(),
+            rate_limit: config.rate_limit.filter(|l| l.max > 0),
+            learned_gate: true,
+            local: PerProcess::new(),
+        };
+        client.local = PerProcess::with(client.fresh_local(None));
+        Ok(client)
+    }
+
+    /// The client without the learned gate: each call handles its own 429s.
+    /// Only to measure what the gate is worth (bench/rate_limit.rs).
+    #[doc(hidden)]
+    pub fn without_learned_gate(mut self) -> Client {
+        self.learned_gate = false;
+        self.local = PerProcess::with(self.fresh_local(None));
+        self
+    }
+
+    /// State for a process that has none yet: new connections, queue and
+    /// gate; the token of the `parent` process, when it can be had without
+    /// waiting.
+    fn fresh_local(&self, parent: Option<&Local>) -> Local {
+        let tokens = self.credentials.clone().map(|credentials| {
+            let inherited = parent.and_then(|p| p.tokens.as_ref()?.current_now());
+            TokenCache::with_token(credentials, inherited)
+        });
+        Local {
+            http: Http::new(self.http.clone()),
+            tokens,
+            limiter: self.rate_limit.map(Limiter::new),
+            gate: self.learned_gate.then(Gate::default),
+        }
+    }
+
+    /// This process's state.
+    fn local(&self) -> process::Local<'_, Local> {
+        self.local.get(|parent| self.fresh_local(parent))
     }
 
     /// Asks for the status of `task_id`, with `token`, or with the client's
@@ -77,17 +134,23 @@ impl Client {
         cancel: Option<&Cancel>,
     ) -> Result<TaskStatus, Error> {
         let task_id = api::check_task_id(task_id)?;
-        let call = Call { deadline, cancel };
+        let token = token.map(api::check_token).transpose()?;
+        let local = self.local();
+        let call = Call {
+            deadline,
+            cancel,
+            local: &local,
+        };
         if let Some(token) = token {
-            return self.check_with(api::check_token(token)?, task_id, &call);
+            return self.check_with(token, task_id, &call);
         }
-        let Some(tokens) = &self.tokens else {
+        let Some(tokens) = &local.tokens else {
             return Err(Error::invalid(
                 "token is NULL and the client has no app credentials to fetch one",
             ));
         };
         let fetch = |c: &Credentials| self.fetch_token(c, &call);
-        let token = tokens.get(deadline, fetch)?;
+        let token = tokens.get(deadline, cancel, fetch)?;
         match self.check_with(token.value(), task_id, &call) {
             Err(e) if matches!(e.kind, Kind::Platform(c) if STALE_TOKEN_CODES.contains(&c)) => {
                 // Drop it (unless another thread already has) and try once more
@@ -99,7 +162,7 @@ impl Client {
                         e.code()
                     )
                 });
-                let token = tokens.get(deadline, fetch)?;
+                let token = tokens.get(deadline, cancel, fetch)?;
                 self.check_with(token.value(), task_id, &call)
             }
             other => other,
@@ -110,21 +173,22 @@ impl Client {
     fn check_with(&self, token: &str, task_id: &str, call: &Call<'_>) -> Result<TaskStatus, Error> {
         let mut url = String::with_capacity(self.check_url.len() + 3 * task_id.len());
         url.push_str(&self.check_url);
-        api::push_query_value(&mut url, task_id);
+        api::push_encoded(&mut url, task_id);
         let mut auth = String::with_capacity(7 + token.len());
         auth.push_str("Bearer ");
         auth.push_str(token);
-        let key = self.gate.as_ref().map_or(0, |g| g.key(token));
+        let local = call.local;
+        let key = local.gate.as_ref().map_or(0, |g| g.key(token));
         let result = self.with_retries("GET", api::TASK_CHECK_PATH, call, |deadline| {
-            self.hold_back(key, deadline, call.cancel)?;
-            let outcome = self
+            self.hold_back(key, deadline, call)?;
+            let outcome = local
                 .http
                 .get(&url, &auth, deadline)
                 .and_then(|response| self.classify(&response, api::classify));
             // A rate-limit answer that advises a reset (429 or 99991400, from
             // the server: a refusal of our own has no HTTP status) closes the
             // gate for this token.
-            if let (Err(e), Some(gate)) = (&outcome, &self.gate) {
+            if let (Err(e), Some(gate)) = (&outcome, &local.gate) {
                 if e.retry == Retry::RateLimited && e.retry_after_ms > 0 && e.http_status != 0 {
                     let reset = Duration::from_millis(e.retry_after_ms.into());
                     gate.close(key, Instant::now() + reset.min(MAX_GATE_HOLD));
@@ -141,19 +205,15 @@ impl Client {
     /// (the limiter), each only as long as the deadline allows and `cancel`
     /// does not stop it; and again if the gate closed while the call was
     /// queued (the start it took is forfeited). Nothing is sent when it fails.
-    fn hold_back(
-        &self,
-        key: u64,
-        deadline: &Deadline,
-        cancel: Option<&Cancel>,
-    ) -> Result<(), Error> {
+    fn hold_back(&self, key: u64, deadline: &Deadline, call: &Call<'_>) -> Result<(), Error> {
+        let (local, cancel) = (call.local, call.cancel);
         loop {
-            self.wait_for_gate(key, deadline, cancel)?;
-            let Some(limiter) = &self.limiter else {
+            self.wait_for_gate(local.gate.as_ref(), key, deadline, cancel)?;
+            let Some(limiter) = &local.limiter else {
                 return Ok(());
             };
             self.wait_for_limiter(limiter, deadline, cancel)?;
-            let still_open = self
+            let still_open = local
                 .gate
                 .as_ref()
                 .is_none_or(|g| g.reopens(key, Instant::now()).is_none());
@@ -167,12 +227,13 @@ impl Client {
     /// passes before the deadline; otherwise refuses with 99991400 at once.
     fn wait_for_gate(
         &self,
+        gate: Option<&Gate>,
         key: u64,
         deadline: &Deadline,
         cancel: Option<&Cancel>,
     ) -> Result<(), Error> {
         let now = Instant::now();
-        let Some(reopens) = self.gate.as_ref().and_then(|g| g.reopens(key, now)) else {
+        let Some(reopens) = gate.and_then(|g| g.reopens(key, now)) else {
             return Ok(());
         };
         let left = reopens - now;
@@ -257,7 +318,7 @@ impl Client {
         self.with_retries("POST", api::TOKEN_PATH, call, |deadline| {
             let mut body =
                 api::token_request_body(&credentials.app_id, credentials.app_secret.expose());
-            let response = self.http.post_json(&self.token_url, &body, deadline);
+            let response = call.local.http.post_json(&self.token_url, &body, deadline);
             wipe(&mut body);
             self.classify(&response?, api::classify_token)
         })
@@ -331,7 +392,13 @@ impl Client {
                     }
                     number += 1;
                 }
-                Verdict::GiveUp(_) => return Err(with_attempts(err, number)),
+                Verdict::GiveUp(why) => {
+                    let mut err = with_attempts(err, number);
+                    // The deadline, not the failure, ended it: a call with
+                    // more time (sharing this one's token fetch) may go on.
+                    err.cut_short |= why.by_deadline();
+                    return Err(err);
+                }
             }
         }
     }
@@ -358,7 +425,7 @@ impl Client {
     ) {
         let (level, decision) = match verdict {
             Verdict::RetryAfter(d) => (LogLevel::Warn, format!("retrying in {} ms", d.as_millis())),
-            Verdict::GiveUp(why) => (LogLevel::Error, format!("giving up: {why}")),
+            Verdict::GiveUp(why) => (LogLevel::Error, format!("giving up: {}", why.reason())),
         };
         self.log(level, || {
             let status = match err.http_status {
@@ -385,10 +452,11 @@ fn log_id_note(log_id: &str) -> String {
     }
 }
 
-/// What a call is bounded by.
+/// What a call is bounded by, and the state of its process.
 struct Call<'a> {
     deadline: Instant,
     cancel: Option<&'a Cancel>,
+    local: &'a Local,
 }
 
 /// The error of a call whose cancel flag stopped a sleep.
@@ -418,10 +486,15 @@ fn with_attempts(mut err: Error, attempts: u32) -> Error {
 /// The process-wide client of `feishu_task_check`: configured from the
 /// environment on first use, then shared by every thread. A bad environment
 /// value is remembered and returned by every call.
-pub fn default_client() -> Result<&'static Client, Error> {
-    static DEFAULT: std::sync::OnceLock<Result<Client, Error>> = std::sync::OnceLock::new();
-    DEFAULT
-        .get_or_init(|| Config::from_env().and_then(|c| Client::new(&c)))
-        .as_ref()
-        .map_err(Clone::clone)
+///
+/// A client that a parent built is used by its forked children too (the
+/// client keeps per-process state itself); one that a parent's thread was
+/// still building at the fork is built again by the child.
+pub fn with_default_client<T>(call: impl FnOnce(&Client) -> Result<T, Error>) -> Result<T, Error> {
+    static DEFAULT: PerProcess<Result<Client, Error>> = PerProcess::new();
+    let client = DEFAULT.get_inherited(|| Config::from_env().and_then(|c| Client::new(&c)));
+    match &*client {
+        Ok(client) => call(client),
+        Err(e) => Err(e.clone()),
+    }
 }

@@ -12,8 +12,8 @@ use ureq::tls::{Certificate, PemItem};
 use ureq::{Proxy, ProxyProtocol};
 
 use crate::error::Error;
-use crate::limit::RateLimit;
-use crate::token::{Credentials, Secret};
+pub use crate::secret::Credentials;
+use crate::secret::Secret;
 
 /// Feishu (China) Open Platform.
 pub(crate) const FEISHU_BASE_URL: &str = "https://open.feishu.cn";
@@ -57,6 +57,19 @@ pub struct Config {
     /// next requests (the learned gate). Always on through the C ABI; off
     /// only to measure what it is worth (bench/rate_limit.rs).
     pub learned_gate: bool,
+}
+
+/// A declared budget: at most `max` request starts in any interval of `per`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub per: Duration,
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} requests per {} ms", self.max, self.per.as_millis())
+    }
 }
 
 /// How much a log line matters.
@@ -145,7 +158,7 @@ impl Config {
             let ms: u32 = ms.trim().parse().ok().filter(|&ms| ms > 0).ok_or_else(|| {
                 Error::invalid(format!(
                     "FEISHU_TIMEOUT_MS={:?} is not a whole number of milliseconds from 1 to {}",
-                    crate::api::clean(&ms, 40),
+                    crate::text::clean(&ms, 40),
                     u32::MAX
                 ))
             })?;
@@ -324,7 +337,7 @@ pub fn parse_base_url(url: &str) -> Result<String, Error> {
     let shown = if url.contains('@') {
         "(with user info)".to_owned()
     } else {
-        crate::api::clean(url, 100)
+        crate::text::clean(url, 100)
     };
     let bad = |why: &str| Error::invalid(format!("base URL \"{shown}\" {why}"));
     if url.contains('#') {
@@ -367,7 +380,7 @@ pub fn parse_base_url(url: &str) -> Result<String, Error> {
 /// Reads the PEM certificates of `path`. A file that cannot be read, is too
 /// large, or holds no certificate is an error.
 pub fn load_ca_file(path: &str) -> Result<CaRoots, Error> {
-    let shown = crate::api::clean(path, 120);
+    let shown = crate::text::clean(path, 120);
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::invalid(format!("cannot read CA file \"{shown}\": {e}")))?;
     if meta.len() > MAX_CA_FILE_LEN {
@@ -420,73 +433,47 @@ fn check_root(cert: &Certificate<'static>) -> Result<(), String> {
 }
 
 /// Parses an HTTP CONNECT proxy URL (`http://[user:pass@]host[:port]`; a URL
-/// without a scheme is taken as http, as curl does) and the `NO_PROXY` list.
+/// without a scheme is taken as http, and the port defaults to 1080, as in
+/// curl) and the `NO_PROXY` list. ureq parses the URL and decodes the user
+/// info; only the default port and NO_PROXY are added here.
 pub fn parse_proxy(url: &str, no_proxy: Option<&str>) -> Result<ProxySetting, Error> {
-    let with_scheme;
-    let url = if url.contains("://") {
-        url
-    } else {
-        with_scheme = format!("http://{url}");
-        &with_scheme
-    };
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    if !scheme.eq_ignore_ascii_case("http") {
-        return Err(Error::invalid(format!(
-            "proxy URL has the unsupported scheme \"{}\"; only http:// (HTTP CONNECT) proxies are supported",
-            crate::api::clean(scheme, 20)
-        )));
+    if let Some((scheme, _)) = url.split_once("://") {
+        if !scheme.eq_ignore_ascii_case("http") {
+            return Err(Error::invalid(format!(
+                "proxy URL has the unsupported scheme \"{}\"; only http:// (HTTP CONNECT) proxies are supported",
+                crate::text::clean(scheme, 20)
+            )));
+        }
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
+    // Never echoed: the URL may hold a password.
     let invalid =
         || Error::invalid("proxy URL is not of the form http://[user:password@]host[:port]");
-    let hostport_uri: Uri = format!("http://{hostport}")
-        .parse()
-        .map_err(|_| invalid())?;
-    let host_authority = hostport_uri.authority().ok_or_else(invalid)?;
-    let host = host_authority.host();
-    if host.is_empty() {
+    let parsed = Proxy::new(url).map_err(|_| invalid())?;
+    let host = parsed.host();
+    if host.is_empty() || parsed.protocol() != ProxyProtocol::Http {
         return Err(invalid());
     }
-    let port = host_authority.port_u16().unwrap_or(1080);
-    let display = format!("http://{host}:{port}");
-
+    let port = parsed
+        .uri()
+        .authority()
+        .and_then(|a| a.port_u16())
+        .unwrap_or(1080);
     let mut builder = Proxy::builder(ProxyProtocol::Http).host(host).port(port);
-    if let Some(userinfo) = userinfo {
-        let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-        let user = percent_decode(user).ok_or_else(invalid)?;
-        let pass = percent_decode(pass).ok_or_else(invalid)?;
-        builder = builder.username(&user).password(&pass);
+    if let Some(user) = parsed.username() {
+        builder = builder
+            .username(user)
+            .password(parsed.password().unwrap_or(""));
     }
-    for entry in no_proxy.unwrap_or("").split(',') {
-        let entry = entry.trim();
+    for entry in no_proxy.unwrap_or("").split(',').map(str::trim) {
         if !entry.is_empty() {
             builder = builder.no_proxy(entry);
         }
     }
     let proxy = builder.build().map_err(|_| invalid())?;
-    Ok(ProxySetting { proxy, display })
-}
-
-/// Decodes `%XX` escapes (user info of a proxy URL); None if malformed.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    Ok(ProxySetting {
+        proxy,
+        display: format!("http://{host}:{port}"),
+    })
 }
 
 #[cfg(test)]
@@ -592,6 +579,12 @@ mod tests {
         assert!(!e.message.contains("hunter2"));
         let e = parse_proxy("http://u:hunter2@", None).unwrap_err();
         assert!(!e.message.contains("hunter2"));
+        // Escapes are decoded once, and only well-formed ones: "%+A" is not a
+        // line feed (a sign is no hex digit).
+        let p = parse_proxy("http://u%40x:a%2Bb%+A@h", None).unwrap();
+        assert_eq!(p.proxy.username(), Some("u@x"));
+        assert_eq!(p.proxy.password(), Some("a+b%+A"));
+        assert_eq!(p.display, "http://h:1080");
     }
 
     #[test]

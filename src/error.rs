@@ -1,4 +1,4 @@
-//! The one error type of the core, and the numeric codes of the C ABI.
+//! The one error type of the core.
 //!
 //! Every failure of the library is an [`Error`]: a [`Kind`] that decides the
 //! return code, plus the details a developer needs to act on it (HTTP status,
@@ -6,45 +6,7 @@
 //! only from our own text and from what the server sent; no token or secret is
 //! ever formatted into one.
 
-use std::ffi::CStr;
 use std::fmt;
-
-/// Return codes. Every function that returns `int32_t` returns one of these,
-/// or a positive platform code: 0 is success, < 0 a failure on this side of
-/// the wire, > 0 the Feishu platform's own `code` from the response body,
-/// unchanged (1061003, 99991663, ...). `feishu_strerror` describes each.
-///
-/// cbindgen:prefix-with-name=false
-#[repr(i32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FeishuCode {
-    /// Success.
-    FeishuOk = 0,
-    /// NULL, empty, over-long or ill-formed input, or a bad configuration value; nothing was sent.
-    FeishuErrInvalidArgument = -1,
-    /// DNS, connect, TLS, reset, or truncated transfer.
-    FeishuErrNetwork = -2,
-    /// The call's deadline passed.
-    FeishuErrTimeout = -3,
-    /// A non-2xx HTTP status whose body is not a platform error (an HTML 502, a redirect, ...).
-    FeishuErrHttp = -4,
-    /// A 2xx response whose body is not the documented shape, or a body over 1 MiB.
-    FeishuErrProtocol = -5,
-    /// A wait was cancelled by the caller.
-    FeishuErrCancelled = -6,
-    /// A bug: a Rust panic was caught at the C boundary.
-    FeishuErrInternal = -99,
-}
-
-// The codes as plain integers, for Rust code (the values are the enum's).
-pub const FEISHU_OK: i32 = FeishuCode::FeishuOk as i32;
-pub const FEISHU_ERR_INVALID_ARGUMENT: i32 = FeishuCode::FeishuErrInvalidArgument as i32;
-pub const FEISHU_ERR_NETWORK: i32 = FeishuCode::FeishuErrNetwork as i32;
-pub const FEISHU_ERR_TIMEOUT: i32 = FeishuCode::FeishuErrTimeout as i32;
-pub const FEISHU_ERR_HTTP: i32 = FeishuCode::FeishuErrHttp as i32;
-pub const FEISHU_ERR_PROTOCOL: i32 = FeishuCode::FeishuErrProtocol as i32;
-pub const FEISHU_ERR_CANCELLED: i32 = FeishuCode::FeishuErrCancelled as i32;
-pub const FEISHU_ERR_INTERNAL: i32 = FeishuCode::FeishuErrInternal as i32;
 
 /// The room for a log id in `FeishuError`, its terminating NUL included.
 pub const FEISHU_LOG_ID_SIZE: usize = 64;
@@ -52,7 +14,7 @@ pub const FEISHU_LOG_ID_SIZE: usize = 64;
 /// A log id as kept in an [`Error`]: control characters blanked, cut to fit
 /// `FeishuError.log_id`.
 pub fn clean_log_id(log_id: &str) -> String {
-    crate::api::clean(log_id, FEISHU_LOG_ID_SIZE - 1)
+    crate::text::clean(log_id, FEISHU_LOG_ID_SIZE - 1)
 }
 
 /// What went wrong, which decides the code a call returns.
@@ -70,16 +32,18 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The C return code of this kind.
-    pub fn code(self) -> i32 {
+    /// The return code of this kind: 0 < code for the platform's, the C
+    /// ABI's `FEISHU_ERR_*` values otherwise (the FFI layer checks at compile
+    /// time that its `FeishuCode` agrees).
+    pub const fn code(self) -> i32 {
         match self {
-            Kind::InvalidArgument => FEISHU_ERR_INVALID_ARGUMENT,
-            Kind::Network => FEISHU_ERR_NETWORK,
-            Kind::Timeout => FEISHU_ERR_TIMEOUT,
-            Kind::Http => FEISHU_ERR_HTTP,
-            Kind::Protocol => FEISHU_ERR_PROTOCOL,
-            Kind::Cancelled => FEISHU_ERR_CANCELLED,
-            Kind::Internal => FEISHU_ERR_INTERNAL,
+            Kind::InvalidArgument => -1,
+            Kind::Network => -2,
+            Kind::Timeout => -3,
+            Kind::Http => -4,
+            Kind::Protocol => -5,
+            Kind::Cancelled => -6,
+            Kind::Internal => -99,
             Kind::Platform(code) => code,
         }
     }
@@ -111,6 +75,10 @@ pub struct Error {
     pub log_id: String,
     /// What happened, for a developer. Never contains a token or secret.
     pub message: String,
+    /// The call's own deadline or cancel ended it (a timeout, a cancel, a
+    /// retry that no longer fitted), not the failure itself: another call
+    /// that shared the work, with more time, may still succeed.
+    pub cut_short: bool,
 }
 
 impl Error {
@@ -122,6 +90,7 @@ impl Error {
             retry_after_ms: 0,
             log_id: String::new(),
             message: message.into(),
+            cut_short: matches!(kind, Kind::Timeout | Kind::Cancelled),
         }
     }
 
@@ -166,33 +135,6 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {}
 
-/// The static description of a return code, as `feishu_strerror` gives it.
-pub fn describe(code: i32) -> &'static CStr {
-    match code {
-        FEISHU_OK => c"success",
-        FEISHU_ERR_INVALID_ARGUMENT => c"invalid argument (nothing was sent)",
-        FEISHU_ERR_NETWORK => c"network error (DNS, connect, TLS, reset or truncated transfer)",
-        FEISHU_ERR_TIMEOUT => c"the call's deadline passed",
-        FEISHU_ERR_HTTP => c"HTTP error without a platform error body",
-        FEISHU_ERR_PROTOCOL => c"response not in the documented shape, or too large",
-        FEISHU_ERR_CANCELLED => c"cancelled by the caller",
-        FEISHU_ERR_INTERNAL => c"internal error (a bug in libfeishu_task)",
-        1061001 => c"platform: internal error (transient, retry later)",
-        1061002 => c"platform: params error",
-        1061003 => c"platform: task not found",
-        99991400 => c"platform: rate limited",
-        99991661 => c"platform: missing or malformed Authorization",
-        99991663 => c"platform: tenant_access_token invalid or expired",
-        99991664 => c"platform: app_access_token invalid",
-        99991668 => c"platform: user_access_token invalid",
-        99991671 => c"platform: token format wrong (must start t- or u-)",
-        99991672 => c"platform: app lacks the required scope",
-        99991677 => c"platform: user_access_token expired",
-        c if c > 0 => c"platform error (see the Feishu error code reference)",
-        _ => c"unknown error code",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,27 +149,5 @@ mod tests {
         assert_eq!(Kind::Cancelled.code(), -6);
         assert_eq!(Kind::Internal.code(), -99);
         assert_eq!(Kind::Platform(1061003).code(), 1061003);
-    }
-
-    #[test]
-    fn every_code_has_a_description() {
-        for code in [
-            -99,
-            -7,
-            -6,
-            -5,
-            -4,
-            -3,
-            -2,
-            -1,
-            0,
-            1,
-            1061003,
-            i32::MAX,
-            i32::MIN,
-        ] {
-            assert!(!describe(code).is_empty());
-        }
-        assert_eq!(describe(-7), c"unknown error code");
     }
 }

@@ -1,20 +1,20 @@
-//! HTTP through ureq's public API: the agent of a client (configured once from
-//! a [`Config`]; one per process, see [`Http::agent`]), one request and its
+//! HTTP through ureq's public API: a client's [`Settings`] (configured once
+//! from a [`Config`]), the agent built from them ([`Http`]: one per process,
+//! each with its own pool; the client keeps them apart), one request and its
 //! whole response (at most [`MAX_BODY_LEN`] bytes), and ureq's errors mapped
 //! to ours with messages that name what failed, as curl's do.
 //!
 //! ureq does the protocol: HTTP/1.1, the keep-alive pool, the CONNECT proxy,
 //! TLS (rustls with the Mozilla roots, or only the caller's CA file).
 
-use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ureq::http::response::Parts;
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::{Agent, Timeout};
 
-use crate::api::{self, MAX_BODY_LEN, Reply};
+use crate::api::{MAX_BODY_LEN, Reply};
 use crate::config::Config;
 use crate::error::{Error, Kind, Retry};
 use crate::unversioned::{self, HostCache, ResolveFailed};
@@ -75,16 +75,9 @@ impl Response {
     }
 }
 
-/// The HTTP side of one client.
-pub struct Http {
-    /// The agent of the process that built the client.
-    agent: Agent,
-    origin: u32,
-    /// The agent of a forked child, made on its first call: (pid, agent).
-    forked: Mutex<Option<(u32, Agent)>>,
-    /// The configuration a child's agent is built from.
+/// How a client's agents are built, and what its messages name.
+pub struct Settings {
     agent_config: ureq::config::Config,
-    hosts: Arc<HostCache>,
     /// `host:port` of the server, for messages and address look-ups.
     server: String,
     /// The host name TLS verifies.
@@ -93,17 +86,29 @@ pub struct Http {
     proxy: Option<String>,
 }
 
-impl std::fmt::Debug for Http {
+impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Http")
+        f.debug_struct("Settings")
             .field("server", &self.server)
             .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
 
-impl Http {
-    pub fn new(config: &Config) -> Result<Http, Error> {
+/// The HTTP side of one client in one process: an agent (its connection
+/// pool) and the addresses it resolved. A forked child never uses its
+/// parent's: pooled connections (TLS sessions above all) would be the
+/// parent's too, and a record written or read by both corrupts them for
+/// both. The parent's is left untouched (ureq neither writes to nor shuts
+/// down a connection it drops).
+pub struct Http {
+    settings: Arc<Settings>,
+    agent: Agent,
+    hosts: Arc<HostCache>,
+}
+
+impl Settings {
+    pub fn new(config: &Config) -> Result<Settings, Error> {
         let roots = if config.ca_roots.is_empty() {
             RootCerts::WebPki
         } else {
@@ -132,7 +137,6 @@ impl Http {
             .max_idle_age(MAX_IDLE_AGE)
             .tls_config(tls)
             .build();
-        let hosts = Arc::new(HostCache::default());
         let uri: ureq::http::Uri = config
             .base_url
             .parse()
@@ -142,44 +146,29 @@ impl Http {
             .as_ref()
             .filter(|p| !p.proxy.is_no_proxy(&uri))
             .map(|p| p.display.clone());
-        Ok(Http {
-            agent: unversioned::agent(agent_config.clone(), hosts.clone()),
-            origin: std::process::id(),
-            forked: Mutex::new(None),
+        Ok(Settings {
             agent_config,
-            hosts,
             server: config.server(),
             host: config.host(),
             proxy,
         })
     }
+}
 
-    /// The agent of this process. A forked child never uses its parent's: its
-    /// pooled connections (TLS sessions above all) are the parent's too, and
-    /// a record written or read by both corrupts them for both. The child's
-    /// first call makes an agent of its own; the parent's is left untouched
-    /// (ureq neither writes to nor shuts down a connection it drops).
-    fn agent(&self) -> Cow<'_, Agent> {
-        let pid = std::process::id();
-        if pid == self.origin {
-            return Cow::Borrowed(&self.agent);
+impl Http {
+    /// A new agent, with an empty pool and host cache.
+    pub fn new(settings: Arc<Settings>) -> Http {
+        let hosts = Arc::new(HostCache::default());
+        Http {
+            agent: unversioned::agent(settings.agent_config.clone(), hosts.clone()),
+            settings,
+            hosts,
         }
-        let mut forked = self.forked.lock().unwrap_or_else(|p| p.into_inner());
-        let agent = match &*forked {
-            Some((owner, agent)) if *owner == pid => agent.clone(),
-            _ => {
-                let agent = unversioned::agent(self.agent_config.clone(), self.hosts.clone());
-                *forked = Some((pid, agent.clone()));
-                agent
-            }
-        };
-        Cow::Owned(agent)
     }
 
     /// `GET url` with `Authorization: Bearer {token}`.
     pub fn get(&self, url: &str, auth: &str, deadline: &Deadline) -> Result<Response, Error> {
-        let agent = self.agent();
-        let request = agent.get(url).header("Authorization", auth);
+        let request = self.agent.get(url).header("Authorization", auth);
         let response = match self.time_left(deadline)? {
             None => request.call(),
             Some(t) => request.config().timeout_global(Some(t)).build().call(),
@@ -194,8 +183,8 @@ impl Http {
         body: &[u8],
         deadline: &Deadline,
     ) -> Result<Response, Error> {
-        let agent = self.agent();
-        let request = agent
+        let request = self
+            .agent
             .post(url)
             .header("Content-Type", "application/json; charset=utf-8");
         let response = match self.time_left(deadline)? {
@@ -247,20 +236,27 @@ impl Http {
     /// What a new connection goes to: the proxy, or the server (with the
     /// addresses it resolved to, when it has a name).
     fn peer(&self) -> String {
-        if let Some(proxy) = &self.proxy {
+        let server = &self.settings.server;
+        if let Some(proxy) = &self.settings.proxy {
             return format!("the proxy {proxy}");
         }
-        let addrs = self.hosts.addresses(&self.server);
+        let addrs = self.hosts.addresses(server);
         if addrs.is_empty() {
-            return self.server.clone();
+            return server.clone();
         }
         let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-        format!("{} ({})", self.server, list.join(", "))
+        format!("{server} ({})", list.join(", "))
     }
 
     /// Maps a failure of ureq (no complete response) to our error.
     fn failure(&self, e: ureq::Error, deadline: &Deadline) -> Error {
         use std::io::ErrorKind as Io;
+        let Settings {
+            server,
+            host,
+            proxy,
+            ..
+        } = &*self.settings;
         let network = |message: String| Error::new(Kind::Network, message);
         let transient = |message: String| network(message).retry(Retry::Transient);
         let protocol = |message: String| Error::new(Kind::Protocol, message);
@@ -285,7 +281,7 @@ impl Http {
                 }
                 // rustls's failures reach us inside I/O errors.
                 if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                    return network(format!("TLS with {} failed: {tls}", self.host));
+                    return network(format!("TLS with {} failed: {tls}", host));
                 }
                 let what = match io.kind() {
                     Io::TimedOut | Io::WouldBlock => {
@@ -306,23 +302,22 @@ impl Http {
                     Io::HostUnreachable | Io::NetworkUnreachable | Io::NetworkDown => {
                         return transient(format!("could not connect to {}: {io}", self.peer()));
                     }
-                    _ => return network(format!("I/O error with {}: {io}", self.server)),
+                    _ => return network(format!("I/O error with {}: {io}", server)),
                 };
-                transient(format!("{what} ({})", self.server))
+                transient(format!("{what} ({})", server))
             }
             ureq::Error::ConnectionFailed => {
                 transient(format!("could not connect to {}", self.peer()))
             }
-            ureq::Error::HostNotFound => network(format!(
-                "could not resolve host {} (no address)",
-                self.server
-            )),
-            ureq::Error::Tls(why) => network(format!("TLS with {} failed: {why}", self.host)),
-            ureq::Error::Rustls(e) => network(format!("TLS with {} failed: {e}", self.host)),
+            ureq::Error::HostNotFound => {
+                network(format!("could not resolve host {} (no address)", server))
+            }
+            ureq::Error::Tls(why) => network(format!("TLS with {} failed: {why}", host)),
+            ureq::Error::Rustls(e) => network(format!("TLS with {} failed: {e}", host)),
             ureq::Error::ConnectProxyFailed(why) => network(format!(
                 "{} refused to CONNECT: {}",
-                self.proxy.as_deref().unwrap_or("the proxy"),
-                api::clean(&why, 160)
+                proxy.as_deref().unwrap_or("the proxy"),
+                crate::text::clean(&why, 160)
             )),
             ureq::Error::BodyExceedsLimit(limit) => {
                 protocol(format!("response body is larger than {limit} bytes"))
@@ -340,7 +335,7 @@ impl Http {
             ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl => {
                 Error::invalid("the request URL could not be built from the configuration")
             }
-            other => network(format!("request to {} failed: {other}", self.server)),
+            other => network(format!("request to {} failed: {other}", server)),
         }
     }
 }
@@ -370,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_ca_file_replaces_the_bundled_roots() {
-        let http = Http::new(&Config::default()).unwrap();
+        let http = Settings::new(&Config::default()).unwrap();
         assert!(matches!(
             http.agent_config.tls_config().root_certs(),
             RootCerts::WebPki
@@ -378,7 +373,7 @@ mod tests {
         let mut config = Config::default();
         let pem = format!("{}{}", ca_pem(), ca_pem());
         config.ca_roots = crate::config::parse_ca_pem(pem.as_bytes(), "test").unwrap();
-        let http = Http::new(&config).unwrap();
+        let http = Settings::new(&config).unwrap();
         match http.agent_config.tls_config().root_certs() {
             RootCerts::Specific(certs) => assert_eq!(certs.len(), 2),
             _ => panic!("the CA file's roots are not the only ones"),

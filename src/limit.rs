@@ -12,7 +12,8 @@
 //!   reset has passed. Tokens are kept only as keyed hashes.
 //!
 //! Neither sends anything or knows HTTP; the client asks them before each
-//! task_check attempt.
+//! task_check attempt. Both belong to one process (a forked child builds its
+//! own, see `process`).
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
@@ -21,29 +22,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::cancel::Cancel;
-
-/// Longest a queued caller sleeps before it looks at its cancel flag again
-/// (a cancel wakes [`Cancel::sleep`] at once, but not another condition
-/// variable): the cancel latency in the limiter's queue.
-const CANCEL_CHECK: Duration = Duration::from_millis(10);
+use crate::cancel::{CHECK_EVERY, Cancel};
+pub use crate::config::RateLimit;
 
 /// Most tokens the gate remembers at once (an ISV app with many tenants);
 /// past it, the entry that reopens first is dropped.
 const MAX_GATED_TOKENS: usize = 4096;
-
-/// A declared budget: at most `max` request starts in any interval of `per`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimit {
-    pub max: u32,
-    pub per: Duration,
-}
-
-impl std::fmt::Display for RateLimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} requests per {} ms", self.max, self.per.as_millis())
-    }
-}
 
 /// Why a caller did not get a start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,9 +41,6 @@ pub enum Refused {
 
 #[derive(Default)]
 struct Queue {
-    /// The process whose threads hold the tickets: a child forked while
-    /// threads of its parent waited has none of them, and drops their tickets.
-    owner: u32,
     /// Start times of the requests admitted in the last `per`, oldest first
     /// (at most `max`).
     starts: VecDeque<Instant>,
@@ -115,11 +96,6 @@ impl Limiter {
     /// or whose `cancel` is triggered, leaves the queue without a start.
     pub fn acquire(&self, deadline: Instant, cancel: Option<&Cancel>) -> Result<Instant, Refused> {
         let mut q = self.lock();
-        let pid = std::process::id();
-        if q.owner != pid {
-            q.owner = pid;
-            q.waiting.clear();
-        }
         let ticket = q.next_ticket;
         q.next_ticket += 1;
         q.waiting.push_back(ticket);
@@ -155,7 +131,7 @@ impl Limiter {
             }
             let mut nap = wake.saturating_duration_since(now);
             if cancel.is_some() {
-                nap = nap.min(CANCEL_CHECK);
+                nap = nap.min(CHECK_EVERY);
             }
             q = self
                 .changed
@@ -338,21 +314,6 @@ mod tests {
             assert!(at - triggered < ms(50), "{:?}", at - triggered);
         });
         assert!(l.lock().waiting.is_empty());
-    }
-
-    #[test]
-    fn a_forked_child_drops_the_tickets_of_its_parents_threads() {
-        let l = limiter(5, 1000);
-        {
-            // As a child sees the queue of a parent whose thread was waiting.
-            let mut q = l.lock();
-            q.owner = std::process::id().wrapping_add(1);
-            q.waiting.push_back(99);
-            q.next_ticket = 100;
-        }
-        let asked = Instant::now();
-        assert!(l.acquire(Instant::now() + ms(500), None).is_ok());
-        assert!(asked.elapsed() < ms(100), "not stuck behind ticket 99");
     }
 
     #[test]

@@ -22,17 +22,45 @@ pub enum Verdict {
     /// Wait this long, then try again.
     RetryAfter(Duration),
     /// Return the error.
-    GiveUp(&'static str),
+    GiveUp(GiveUp),
+}
+
+/// Why a failed attempt is not repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GiveUp {
+    NotRetryable,
+    NoRetriesLeft,
+    /// The platform's advised wait does not fit before the deadline.
+    AdvisedWaitTooLong,
+    /// The backoff does not fit before the deadline.
+    NoTimeLeft,
+}
+
+impl GiveUp {
+    /// Whether the call's deadline, not the failure itself, ended the call.
+    pub fn by_deadline(self) -> bool {
+        matches!(self, GiveUp::AdvisedWaitTooLong | GiveUp::NoTimeLeft)
+    }
+
+    /// For the log line.
+    pub fn reason(self) -> &'static str {
+        match self {
+            GiveUp::NotRetryable => "not retryable",
+            GiveUp::NoRetriesLeft => "no retries left",
+            GiveUp::AdvisedWaitTooLong => "the advised wait does not fit in the deadline",
+            GiveUp::NoTimeLeft => "no time left before the deadline",
+        }
+    }
 }
 
 /// Decides after failed attempt number `attempt` (1-based), with `remaining`
 /// time before the deadline.
 pub fn verdict(err: &Error, attempt: u32, max_retries: u32, remaining: Duration) -> Verdict {
     if err.retry == Retry::Never {
-        return Verdict::GiveUp("not retryable");
+        return Verdict::GiveUp(GiveUp::NotRetryable);
     }
     if attempt > max_retries {
-        return Verdict::GiveUp("no retries left");
+        return Verdict::GiveUp(GiveUp::NoRetriesLeft);
     }
     let delay = match err.retry {
         Retry::RateLimited if err.retry_after_ms > 0 => {
@@ -43,9 +71,9 @@ pub fn verdict(err: &Error, attempt: u32, max_retries: u32, remaining: Duration)
     // The next attempt needs time of its own after the wait.
     if delay >= remaining {
         return Verdict::GiveUp(if err.retry == Retry::RateLimited {
-            "the advised wait does not fit in the deadline"
+            GiveUp::AdvisedWaitTooLong
         } else {
-            "no time left before the deadline"
+            GiveUp::NoTimeLeft
         });
     }
     Verdict::RetryAfter(delay)
@@ -107,7 +135,7 @@ mod tests {
         let lots = Duration::from_secs(30);
         assert_eq!(
             verdict(&err(Retry::Never, 0), 1, 2, lots),
-            Verdict::GiveUp("not retryable")
+            Verdict::GiveUp(GiveUp::NotRetryable)
         );
         assert!(matches!(
             verdict(&err(Retry::Transient, 0), 1, 2, lots),
@@ -119,11 +147,11 @@ mod tests {
         ));
         assert_eq!(
             verdict(&err(Retry::Transient, 0), 3, 2, lots),
-            Verdict::GiveUp("no retries left")
+            Verdict::GiveUp(GiveUp::NoRetriesLeft)
         );
         assert_eq!(
             verdict(&err(Retry::Transient, 0), 1, 0, lots),
-            Verdict::GiveUp("no retries left")
+            Verdict::GiveUp(GiveUp::NoRetriesLeft)
         );
         assert_eq!(
             verdict(&err(Retry::RateLimited, 1000), 1, 2, lots),

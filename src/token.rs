@@ -9,55 +9,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::api::IssuedToken;
+use crate::cancel::{CHECK_EVERY, Cancel};
 use crate::error::{Error, Kind};
+use crate::secret::{Credentials, Secret, wipe};
 
 /// How long before its expiry a token is replaced (or half its life, when
 /// that is shorter).
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
-
-/// Bytes that are wiped when dropped and never shown by Debug.
-pub struct Secret(Box<[u8]>);
-
-impl Secret {
-    pub fn new(bytes: &[u8]) -> Secret {
-        Secret(bytes.into())
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Clone for Secret {
-    fn clone(&self) -> Secret {
-        Secret::new(&self.0)
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        wipe(&mut self.0);
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// Overwrites `bytes` with zeros in a way the optimizer keeps.
-pub fn wipe(bytes: &mut [u8]) {
-    bytes.fill(0);
-    std::hint::black_box(bytes);
-}
-
-/// An app's credentials.
-#[derive(Clone, Debug)]
-pub struct Credentials {
-    pub app_id: String,
-    pub app_secret: Secret,
-}
 
 /// A token in use.
 pub struct Token {
@@ -88,12 +46,10 @@ struct State {
     current: Option<Arc<Token>>,
     /// A fetch is in flight.
     fetching: bool,
-    /// The process of the thread that fetches: a child forked during a fetch
-    /// has no such thread and must not wait for it.
-    fetcher: u32,
     /// Counts finished fetches, so a waiter knows when "its" fetch ended.
     finished: u64,
-    /// The error of the last finished fetch, if it failed.
+    /// The error of the last finished fetch, if it failed for a reason that
+    /// is every caller's (not the fetching call's own deadline or cancel).
     failure: Option<Error>,
 }
 
@@ -133,11 +89,31 @@ impl Drop for FetchGuard<'_> {
 }
 
 impl TokenCache {
+    #[cfg(test)]
     pub fn new(credentials: Credentials) -> TokenCache {
+        TokenCache::with_token(credentials, None)
+    }
+
+    /// A cache that starts with `token` (a forked child's, from its parent).
+    pub fn with_token(credentials: Credentials, token: Option<Arc<Token>>) -> TokenCache {
         TokenCache {
             credentials,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                current: token,
+                ..State::default()
+            }),
             changed: Condvar::new(),
+        }
+    }
+
+    /// The cached token, if the cache is not locked at this instant: never
+    /// waits (a forked child asks its parent's cache, whose lock may have
+    /// been held by a thread that the child does not have).
+    pub fn current_now(&self) -> Option<Arc<Token>> {
+        match self.state.try_lock() {
+            Ok(st) => st.current.clone(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().current.clone(),
+            Err(std::sync::TryLockError::WouldBlock) => None,
         }
     }
 
@@ -149,17 +125,19 @@ impl TokenCache {
 
     /// A valid token: the cached one, or one fetched by `fetch` (by exactly
     /// one caller at a time; the others wait for its result, each no longer
-    /// than its own `deadline`). While a refresh is in flight, a token that
-    /// has not yet expired is still handed out.
+    /// than its own `deadline` and `cancel`). While a refresh is in flight, a
+    /// token that has not yet expired is still handed out.
+    ///
+    /// Every caller keeps its own outcome: a fetch that the fetching call's
+    /// own deadline or cancel ended (`Error::cut_short`) is not the waiters'
+    /// failure; the next of them fetches again, bounded by its own.
     pub fn get(
         &self,
         deadline: Instant,
+        cancel: Option<&Cancel>,
         fetch: impl FnOnce(&Credentials) -> Result<IssuedToken, Error>,
     ) -> Result<Arc<Token>, Error> {
         let mut st = self.lock();
-        if st.fetching && st.fetcher != std::process::id() {
-            st.fetching = false;
-        }
         loop {
             let now = Instant::now();
             if let Some(t) = &st.current {
@@ -173,16 +151,26 @@ impl TokenCache {
             // Wait for the fetch in flight, then take its result.
             let ticket = st.finished;
             while st.fetching && st.finished == ticket {
+                if cancel.is_some_and(Cancel::is_triggered) {
+                    return Err(Error::new(
+                        Kind::Cancelled,
+                        "cancelled while waiting for the tenant_access_token that another call is fetching",
+                    ));
+                }
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(Error::new(
                         Kind::Timeout,
-                        "the deadline passed while waiting for the tenant_access_token",
+                        "the deadline passed while waiting for the tenant_access_token that another call is fetching",
                     ));
                 }
+                let nap = match cancel {
+                    Some(_) => left.min(CHECK_EVERY),
+                    None => left,
+                };
                 st = self
                     .changed
-                    .wait_timeout(st, left)
+                    .wait_timeout(st, nap)
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
@@ -197,7 +185,6 @@ impl TokenCache {
 
         // This caller fetches.
         st.fetching = true;
-        st.fetcher = std::process::id();
         let previous = st.current.clone();
         drop(st);
         let guard = FetchGuard(self);
@@ -215,7 +202,9 @@ impl TokenCache {
                 Ok(token)
             }
             Err(e) => {
-                st.failure = Some(e.clone());
+                // Waiters with time left fetch again when this call's own
+                // limits ended the fetch.
+                st.failure = (!e.cut_short).then(|| e.clone());
                 // A refresh that failed while the old token still lives: keep using it.
                 match previous {
                     Some(old) if Instant::now() < old.expires_at => Ok(old),
@@ -280,41 +269,16 @@ mod tests {
     #[test]
     fn cached_until_the_refresh_point() {
         let c = cache();
-        let t1 = c.get(soon(), |_| issued("t-1", 7200)).unwrap();
-        let t2 = c.get(soon(), |_| panic!("no second fetch")).unwrap();
+        let t1 = c.get(soon(), None, |_| issued("t-1", 7200)).unwrap();
+        let t2 = c.get(soon(), None, |_| panic!("no second fetch")).unwrap();
         assert!(Arc::ptr_eq(&t1, &t2));
         assert_eq!(t2.value(), "t-1");
         // 7200 s: refreshed 5 minutes before expiry.
         assert_eq!(t1.expires_at - t1.refresh_at, Duration::from_secs(300));
         // A short life: refreshed at half of it.
         let c = cache();
-        let t = c.get(soon(), |_| issued("t-s", 4)).unwrap();
+        let t = c.get(soon(), None, |_| issued("t-s", 4)).unwrap();
         assert_eq!(t.expires_at - t.refresh_at, Duration::from_secs(2));
-    }
-
-    #[test]
-    fn a_fetch_in_flight_in_another_process_is_not_waited_for() {
-        // As a child forked while its parent's thread was fetching sees it.
-        let c = cache();
-        {
-            let mut st = c.lock();
-            st.fetching = true;
-            st.fetcher = std::process::id().wrapping_add(1);
-        }
-        let started = Instant::now();
-        let t = c.get(soon(), |_| issued("t-child", 7200)).unwrap();
-        assert_eq!(t.value(), "t-child");
-        assert!(started.elapsed() < Duration::from_secs(1));
-        // A fetch of this process is waited for (here until the deadline).
-        c.lock().fetching = true;
-        c.lock().fetcher = std::process::id();
-        c.invalidate(&t);
-        let e = c
-            .get(Instant::now() + Duration::from_millis(50), |_| {
-                panic!("fetched twice")
-            })
-            .unwrap_err();
-        assert_eq!(e.kind, Kind::Timeout);
     }
 
     #[test]
@@ -327,7 +291,7 @@ mod tests {
                 s.spawn(|| {
                     barrier.wait();
                     let t = c
-                        .get(soon(), |_| {
+                        .get(soon(), None, |_| {
                             fetches.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(Duration::from_millis(50));
                             issued("t-shared", 7200)
@@ -350,7 +314,7 @@ mod tests {
                 s.spawn(|| {
                     barrier.wait();
                     let e = c
-                        .get(soon(), |_| {
+                        .get(soon(), None, |_| {
                             fetches.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(Duration::from_millis(50));
                             Err(Error::new(Kind::Platform(10014), "app secret invalid"))
@@ -366,7 +330,7 @@ mod tests {
         let c = Arc::new(cache());
         let c2 = c.clone();
         let fetcher = std::thread::spawn(move || {
-            c2.get(soon(), |_| {
+            c2.get(soon(), None, |_| {
                 std::thread::sleep(Duration::from_millis(300));
                 issued("t-slow", 7200)
             })
@@ -375,6 +339,7 @@ mod tests {
         let e = c
             .get(
                 Instant::now() + Duration::from_millis(50),
+                None,
                 |_| unreachable!(),
             )
             .unwrap_err();
@@ -383,36 +348,105 @@ mod tests {
     }
 
     #[test]
+    fn a_fetch_ended_by_the_fetchers_own_limits_is_not_the_waiters_failure() {
+        for own in [
+            Error::new(Kind::Cancelled, "cancelled while waiting to retry"),
+            Error::new(
+                Kind::Timeout,
+                "no complete response within the 300 ms deadline",
+            ),
+        ] {
+            let c = Arc::new(cache());
+            let fetches = Arc::new(AtomicUsize::new(0));
+            let (c2, f2, own2) = (c.clone(), fetches.clone(), own.clone());
+            let fetcher = std::thread::spawn(move || {
+                c2.get(soon(), None, |_| {
+                    f2.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(100));
+                    Err(own2)
+                })
+            });
+            while fetches.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            // Joined the fetch in flight; fetches itself once it ended.
+            let t = c
+                .get(soon(), None, |_| {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    issued("t-own", 7200)
+                })
+                .unwrap();
+            assert_eq!(t.value(), "t-own");
+            assert_eq!(fetcher.join().unwrap().unwrap_err(), own);
+            assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        }
+    }
+
+    #[test]
+    fn a_waiter_is_cancelled_by_its_own_cancel() {
+        let c = Arc::new(cache());
+        let c2 = c.clone();
+        let started = Arc::new(AtomicUsize::new(0));
+        let s2 = started.clone();
+        let fetcher = std::thread::spawn(move || {
+            c2.get(soon(), None, |_| {
+                s2.store(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(400));
+                issued("t-slow", 7200)
+            })
+        });
+        while started.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let cancel = Arc::new(Cancel::new());
+        let c3 = cancel.clone();
+        let trigger = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            c3.trigger();
+        });
+        let e = c
+            .get(soon(), Some(&cancel), |_| unreachable!())
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Cancelled);
+        trigger.join().unwrap();
+        assert_eq!(fetcher.join().unwrap().unwrap().value(), "t-slow");
+    }
+
+    #[test]
     fn invalidation_drops_only_the_failed_token() {
         let c = cache();
-        let t1 = c.get(soon(), |_| issued("t-1", 7200)).unwrap();
+        let t1 = c.get(soon(), None, |_| issued("t-1", 7200)).unwrap();
         c.invalidate(&t1);
-        let t2 = c.get(soon(), |_| issued("t-2", 7200)).unwrap();
+        let t2 = c.get(soon(), None, |_| issued("t-2", 7200)).unwrap();
         assert_eq!(t2.value(), "t-2");
         // A late invalidation of the old token leaves the new one alone.
         c.invalidate(&t1);
-        let t3 = c.get(soon(), |_| panic!("t-2 is still cached")).unwrap();
+        let t3 = c
+            .get(soon(), None, |_| panic!("t-2 is still cached"))
+            .unwrap();
         assert!(Arc::ptr_eq(&t2, &t3));
     }
 
     #[test]
     fn a_failed_refresh_keeps_the_unexpired_token() {
         let c = cache();
-        let t1 = c.get(soon(), |_| issued("t-1", 2)).unwrap(); // refresh after 1 s
+        let t1 = c.get(soon(), None, |_| issued("t-1", 2)).unwrap(); // refresh after 1 s
         std::thread::sleep(Duration::from_millis(1100));
         let t = c
-            .get(soon(), |_| Err(Error::new(Kind::Network, "down")))
+            .get(soon(), None, |_| Err(Error::new(Kind::Network, "down")))
             .unwrap();
         assert!(Arc::ptr_eq(&t1, &t));
-        let t2 = c.get(soon(), |_| issued("t-2", 7200)).unwrap();
+        let t2 = c.get(soon(), None, |_| issued("t-2", 7200)).unwrap();
         assert_eq!(t2.value(), "t-2");
     }
 
     #[test]
     fn nothing_secret_in_debug() {
         let c = cache();
-        c.get(soon(), |_| issued("t-visible-only-to-the-server", 7200))
-            .unwrap();
+        c.get(soon(), None, |_| {
+            issued("t-visible-only-to-the-server", 7200)
+        })
+        .unwrap();
         let shown = format!("{c:?}");
         assert!(
             !shown.contains("hunter2") && !shown.contains("t-visible"),

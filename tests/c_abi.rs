@@ -378,6 +378,47 @@ fn c_fork_with_warm_tls_connections_keeps_both_processes_working() {
     assert_eq!(front.handshakes_failed(), 0);
 }
 
+/// A host that forks while four threads are inside calls of the same client
+/// (managed token, declared rate limit, a host name, waits with a cancel
+/// handle) and of the default client: no child ever hangs on a lock, queue or
+/// fetch of a thread it does not have, and every call on both sides
+/// succeeds (`tests/c/fork_busy.c`).
+#[cfg(unix)]
+#[test]
+fn c_fork_while_threads_are_mid_call_never_blocks_a_child() {
+    let server = Server::start();
+    server.add_app("cli_busy", "busy-secret");
+    let exe = compile("cc", "c99", &["tests/c/fork_busy.c"], "fork_busy");
+    let url = format!("http://localhost:{}", server.addr().port());
+    // Not under valgrind: several hundred forks of a threaded process.
+    let out = Command::new(&exe)
+        .args([&url, "cli_busy", "busy-secret", "400"])
+        .env_clear()
+        .env("FEISHU_BASE_URL", &url)
+        .env("FEISHU_TIMEOUT_MS", "2000")
+        .output()
+        .expect("run tests/c/fork_busy.c");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout.contains("400 forks, 0 children hung, 0 failed"),
+        "{stdout}"
+    );
+}
+
+/// Calls from a pthread key destructor, after the thread's Rust
+/// thread-locals are gone, return their codes instead of aborting the host
+/// (`tests/c/teardown.c`).
+#[test]
+fn c_calls_during_thread_teardown_return_codes() {
+    let exe = compile("cc", "c99", &["tests/c/teardown.c"], "teardown");
+    let out = run_ok(&exe, &[], &[]);
+    assert!(
+        out.contains("teardown: ") && out.contains(" 0 failed"),
+        "{out}"
+    );
+}
+
 /// A host whose signal handler interrupts system calls (SIGALRM every 2 ms,
 /// no SA_RESTART): each call, 300 ms in the receive, is interrupted about 150
 /// times and still succeeds within its deadline (`tests/c/eintr.c`).

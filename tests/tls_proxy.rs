@@ -175,6 +175,21 @@ fn proxy_credentials_work_and_never_show() {
     }
 }
 
+/// User info is percent-decoded once, and only well-formed escapes: "%+A"
+/// is the three characters it is (a sign is no hex digit), not a line feed;
+/// "%40" is "@".
+#[test]
+fn proxy_user_info_is_decoded_strictly() {
+    let server = Server::start();
+    let proxy = ConnectProxy::start_with_auth("bob@corp", "pa%+Ass");
+    let options = Options::new().base_url(&server.base_url()).retries(0);
+    let url = format!("http://bob%40corp:pa%+Ass@{}", proxy.addr());
+    assert_eq!(options.set_proxy(Some(&url)), FEISHU_OK);
+    let o = options.build().check("success");
+    assert_eq!(o.rc, FEISHU_OK, "{}", o.message());
+    assert_eq!((proxy.tunnels(), proxy.rejected()), (1, 0));
+}
+
 /// Everything that reads the environment, in sequence.
 #[test]
 fn the_environment_configures_proxies_and_roots() {

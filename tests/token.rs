@@ -14,7 +14,13 @@ use feishu_task::ffi::client::feishu_client_task_check;
 use feishu_task::ffi::error::FeishuError;
 use feishu_task::ffi::options::feishu_client_options_set_app_credentials;
 use feishu_task::ffi::task::FeishuTaskStatus;
+use feishu_task::ffi::wait::{
+    FeishuCancel, feishu_cancel_free, feishu_cancel_new, feishu_cancel_trigger,
+    feishu_client_task_wait,
+};
 use server::{Reply, Server};
+
+const FEISHU_ERR_CANCELLED: i32 = -6;
 
 const SECRET: &str = "s3cr3t-APP-SECRET";
 
@@ -344,4 +350,91 @@ fn credentials_are_validated_without_echoing_them() {
     }
     let rc = feishu_client_options_set_app_credentials(o.0, std::ptr::null(), id.as_ptr());
     assert_eq!(rc, FEISHU_ERR_INVALID_ARGUMENT);
+}
+
+/// Two callers share one token fetch; the fetching caller's short deadline
+/// ends its own call, never the other's (abi.md: calls that share work keep
+/// their own outcome).
+#[test]
+fn a_shared_fetch_cut_by_one_callers_deadline_does_not_end_the_others_call() {
+    let server = Server::start();
+    server.add_app("cli_deadline", SECRET);
+    server.set_token_delay(Duration::from_millis(800));
+    let (_o, client) = app_client(&server, "cli_deadline", SECRET);
+    std::thread::scope(|s| {
+        // A: a 300 ms wait, whose poll fetches the token (800 ms).
+        let a = s.spawn(|| wait_managed(&client, 300, std::ptr::null()));
+        while server.token_fetches() == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // B joins A's fetch with its own 5 s deadline.
+        let started = Instant::now();
+        let (rc, status, err) = managed(&client, "success");
+        assert_eq!(
+            (rc, status),
+            (FEISHU_OK, FeishuTaskStatus::Success),
+            "B ended with A's outcome after {:?}: {}",
+            started.elapsed(),
+            text(&err.message)
+        );
+        let (a_rc, a_message) = a.join().unwrap();
+        assert_eq!(a_rc, FEISHU_ERR_TIMEOUT, "{a_message}");
+    });
+    // A's fetch, cut short, then B's own.
+    assert_eq!(server.token_fetches(), 2);
+}
+
+/// The fetching caller's cancel, landing while its fetch waits to retry,
+/// cancels that caller only; a caller that joined the fetch fetches itself.
+#[test]
+fn a_shared_fetch_cancelled_by_one_caller_does_not_cancel_the_other() {
+    let server = Server::start();
+    server.add_app("cli_cancel", SECRET);
+    server.set_token_delay(Duration::from_millis(100));
+    server.set_token_replies(vec![Reply::platform(500, 1061001, "internal error.")]);
+    let (_o, client) = app_client(&server, "cli_cancel", SECRET);
+    let cancel = feishu_cancel_new();
+    let cancel_addr = cancel as usize;
+    std::thread::scope(|s| {
+        let client = &client;
+        let a = s.spawn(move || wait_managed(client, 10_000, cancel_addr as *const FeishuCancel));
+        while server.token_fetches() == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let b = s.spawn(|| managed(client, "success"));
+        // A's first attempt is answered 500 after 100 ms; then it backs off.
+        while server.token_replies_remaining() > 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        feishu_cancel_trigger(cancel_addr as *const FeishuCancel);
+        let (a_rc, a_message) = a.join().unwrap();
+        assert_eq!(a_rc, FEISHU_ERR_CANCELLED, "{a_message}");
+        let (rc, status, err) = b.join().unwrap();
+        assert_eq!(
+            (rc, status),
+            (FEISHU_OK, FeishuTaskStatus::Success),
+            "B got A's cancel: {}",
+            text(&err.message)
+        );
+    });
+    feishu_cancel_free(cancel);
+}
+
+/// A wait with the client's managed token on the task "success".
+fn wait_managed(client: &Client, timeout_ms: u32, cancel: *const FeishuCancel) -> (i32, String) {
+    let task = CString::new("success").unwrap();
+    let mut status = FeishuTaskStatus::Unknown;
+    let mut err = zeroed_error();
+    let rc = feishu_client_task_wait(
+        client.0,
+        std::ptr::null(),
+        task.as_ptr(),
+        timeout_ms,
+        cancel,
+        None,
+        std::ptr::null_mut(),
+        &mut status,
+        &mut err,
+    );
+    (rc, text(&err.message))
 }

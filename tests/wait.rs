@@ -431,3 +431,32 @@ fn permanent_failures_and_bad_input_end_at_once() {
     );
     assert_eq!(server.request_count(), 1);
 }
+
+/// 99991403 (the tenant's monthly quota is spent) is never retried, whatever
+/// the HTTP status, and ends a wait at once: another attempt only burns calls.
+#[test]
+fn a_spent_monthly_quota_is_never_retried_and_ends_a_wait_at_once() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 3);
+    for http in [200, 400, 429, 500, 503] {
+        server.reset();
+        let quota = || Reply::platform(http, 99991403, "monthly quota exceeded");
+        server.set_sequence("quota", vec![quota(), quota(), quota(), quota()]);
+        let out = client.check("quota");
+        assert_eq!(out.rc, 99991403, "HTTP {http}: {}", out.message());
+        assert_eq!(server.request_count(), 1, "HTTP {http}: retried");
+
+        server.reset();
+        server.set_sequence("quota", vec![quota(), quota(), quota(), quota()]);
+        let s = seen(0);
+        let w = wait_for(&client, "quota", 30_000, std::ptr::null(), Some(&s));
+        assert_eq!(w.rc, 99991403, "HTTP {http}: {}", text(&w.err.message));
+        assert_eq!(
+            server.request_count(),
+            1,
+            "HTTP {http}: the wait polled again"
+        );
+        assert_eq!(s.polls.lock().unwrap().len(), 1);
+        assert_eq!(w.err.http_status, http as i32);
+    }
+}

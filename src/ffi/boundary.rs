@@ -4,7 +4,8 @@ use std::cell::Cell;
 use std::ffi::{CStr, c_char};
 use std::sync::Once;
 
-use crate::error::{Error, FEISHU_ERR_INTERNAL, Kind};
+use super::error::FEISHU_ERR_INTERNAL;
+use crate::error::{Error, Kind};
 
 /// Runs the body of an `extern "C"` function, turning a panic into the
 /// function's [`PanicDefault`] value (and, for codes, the thread's last error).
@@ -65,19 +66,20 @@ impl QuietPanics {
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
-                if IN_BOUNDARY.with(Cell::get) == 0 {
+                // A thread being torn down cannot tell: stay quiet.
+                if IN_BOUNDARY.try_with(Cell::get).unwrap_or(1) == 0 {
                     previous(info);
                 }
             }));
         });
-        IN_BOUNDARY.with(|n| n.set(n.get() + 1));
+        let _ = IN_BOUNDARY.try_with(|n| n.set(n.get() + 1));
         QuietPanics(())
     }
 }
 
 impl Drop for QuietPanics {
     fn drop(&mut self) {
-        IN_BOUNDARY.with(|n| n.set(n.get().saturating_sub(1)));
+        let _ = IN_BOUNDARY.try_with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 

@@ -1,9 +1,58 @@
-//! `FeishuError`, the thread's last error, and static messages.
+//! The return codes, `FeishuError`, the thread's last error, and static
+//! messages.
 
 use std::cell::RefCell;
-use std::ffi::c_char;
+use std::ffi::{CStr, c_char};
 
-use crate::error::{Error, FEISHU_LOG_ID_SIZE, FEISHU_OK, describe};
+use crate::error::{Error, FEISHU_LOG_ID_SIZE, Kind};
+
+/// Return codes. Every function that returns `int32_t` returns one of these,
+/// or a positive platform code: 0 is success, < 0 a failure on this side of
+/// the wire, > 0 the Feishu platform's own `code` from the response body,
+/// unchanged (1061003, 99991663, ...). `feishu_strerror` describes each.
+///
+/// cbindgen:prefix-with-name=false
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeishuCode {
+    /// Success.
+    FeishuOk = 0,
+    /// NULL, empty, over-long or ill-formed input, or a bad configuration value; nothing was sent.
+    FeishuErrInvalidArgument = -1,
+    /// DNS, connect, TLS, reset, or truncated transfer.
+    FeishuErrNetwork = -2,
+    /// The call's deadline passed.
+    FeishuErrTimeout = -3,
+    /// A non-2xx HTTP status whose body is not a platform error (an HTML 502, a redirect, ...).
+    FeishuErrHttp = -4,
+    /// A 2xx response whose body is not the documented shape, or a body over 1 MiB.
+    FeishuErrProtocol = -5,
+    /// A wait was cancelled by the caller.
+    FeishuErrCancelled = -6,
+    /// A bug: a Rust panic was caught at the C boundary.
+    FeishuErrInternal = -99,
+}
+
+// The codes as plain integers, for Rust code (the values are the enum's).
+pub const FEISHU_OK: i32 = FeishuCode::FeishuOk as i32;
+pub const FEISHU_ERR_INVALID_ARGUMENT: i32 = FeishuCode::FeishuErrInvalidArgument as i32;
+pub const FEISHU_ERR_NETWORK: i32 = FeishuCode::FeishuErrNetwork as i32;
+pub const FEISHU_ERR_TIMEOUT: i32 = FeishuCode::FeishuErrTimeout as i32;
+pub const FEISHU_ERR_HTTP: i32 = FeishuCode::FeishuErrHttp as i32;
+pub const FEISHU_ERR_PROTOCOL: i32 = FeishuCode::FeishuErrProtocol as i32;
+pub const FEISHU_ERR_CANCELLED: i32 = FeishuCode::FeishuErrCancelled as i32;
+pub const FEISHU_ERR_INTERNAL: i32 = FeishuCode::FeishuErrInternal as i32;
+
+// The core's kinds return exactly these codes.
+const _: () = {
+    assert!(Kind::InvalidArgument.code() == FEISHU_ERR_INVALID_ARGUMENT);
+    assert!(Kind::Network.code() == FEISHU_ERR_NETWORK);
+    assert!(Kind::Timeout.code() == FEISHU_ERR_TIMEOUT);
+    assert!(Kind::Http.code() == FEISHU_ERR_HTTP);
+    assert!(Kind::Protocol.code() == FEISHU_ERR_PROTOCOL);
+    assert!(Kind::Cancelled.code() == FEISHU_ERR_CANCELLED);
+    assert!(Kind::Internal.code() == FEISHU_ERR_INTERNAL);
+};
 
 /// Details of a failure. Caller-allocated (on the stack is fine); the library
 /// never allocates for it and fills every field, so no secret can linger in it.
@@ -13,7 +62,12 @@ pub struct FeishuError {
     pub code: i32,
     /// The HTTP status of the response; 0 when no HTTP response was received.
     pub http_status: i32,
-    /// The wait the platform advised (`x-ogw-ratelimit-reset`, seconds * 1000); 0 if none.
+    /// How long to wait before trying again, in milliseconds; 0 if nothing is
+    /// known. After the platform's 429 / 99991400 it is its
+    /// `x-ogw-ratelimit-reset` (seconds * 1000). When the library itself did
+    /// not send (the token's announced reset, or the client's declared rate
+    /// limit, lies past the call's deadline: `http_status` is 0), it is the
+    /// time until that reset or until the next start is free.
     pub retry_after_ms: u32,
     /// The platform's log id (`X-Tt-Logid`, else the body's `error.log_id`); "" if none.
     /// Quote it when asking Feishu support about a request.
@@ -27,9 +81,16 @@ thread_local! {
     static LAST_ERROR: RefCell<Option<Error>> = const { RefCell::new(None) };
 }
 
-/// Records the outcome of a call on this thread (`None` for success).
+/// Records the outcome of a call on this thread (`None` for success). A call
+/// made while the thread's storage is being torn down (from a pthread key
+/// destructor, say) has no last error to record: `try_with`, not `with`,
+/// which would panic there, outside any catch.
 pub(crate) fn set_last(error: Option<Error>) {
-    LAST_ERROR.with(|last| *last.borrow_mut() = error);
+    let _ = LAST_ERROR.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = error;
+        }
+    });
 }
 
 /// Records the outcome of a call: into `*out` when it is non-NULL, and as the
@@ -99,15 +160,17 @@ impl FeishuError {
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_last_error(out: *mut FeishuError) -> i32 {
     ffi_panic_boundary! {
-        LAST_ERROR.with(|last| {
-            let last = last.borrow();
-            // SAFETY: `out` is NULL or points to a writable FeishuError (the
-            // caller's contract); `as_mut` handles NULL.
-            if let Some(out) = unsafe { out.as_mut() } {
-                out.fill(last.as_ref());
-            }
-            last.as_ref().map_or(FEISHU_OK, Error::code)
-        })
+        // During the thread's teardown there is no last error: report none.
+        let last = LAST_ERROR
+            .try_with(|last| last.try_borrow().ok().and_then(|l| l.clone()))
+            .ok()
+            .flatten();
+        // SAFETY: `out` is NULL or points to a writable FeishuError (the
+        // caller's contract); `as_mut` handles NULL.
+        if let Some(out) = unsafe { out.as_mut() } {
+            out.fill(last.as_ref());
+        }
+        last.as_ref().map_or(FEISHU_OK, Error::code)
     }
 }
 
@@ -122,4 +185,58 @@ pub extern "C" fn feishu_last_error(out: *mut FeishuError) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn feishu_strerror(code: i32) -> *const c_char {
     ffi_panic_boundary! { describe(code).as_ptr() }
+}
+
+/// The static description of a return code, as `feishu_strerror` gives it.
+pub fn describe(code: i32) -> &'static CStr {
+    match code {
+        FEISHU_OK => c"success",
+        FEISHU_ERR_INVALID_ARGUMENT => c"invalid argument (nothing was sent)",
+        FEISHU_ERR_NETWORK => c"network error (DNS, connect, TLS, reset or truncated transfer)",
+        FEISHU_ERR_TIMEOUT => c"the call's deadline passed",
+        FEISHU_ERR_HTTP => c"HTTP error without a platform error body",
+        FEISHU_ERR_PROTOCOL => c"response not in the documented shape, or too large",
+        FEISHU_ERR_CANCELLED => c"cancelled by the caller",
+        FEISHU_ERR_INTERNAL => c"internal error (a bug in libfeishu_task)",
+        1061001 => c"platform: internal error (transient, retry later)",
+        1061002 => c"platform: params error",
+        1061003 => c"platform: task not found",
+        99991400 => c"platform: rate limited",
+        99991661 => c"platform: missing or malformed Authorization",
+        99991663 => c"platform: tenant_access_token invalid or expired",
+        99991664 => c"platform: app_access_token invalid",
+        99991668 => c"platform: user_access_token invalid",
+        99991671 => c"platform: token format wrong (must start t- or u-)",
+        99991672 => c"platform: app lacks the required scope",
+        99991677 => c"platform: user_access_token expired",
+        c if c > 0 => c"platform error (see the Feishu error code reference)",
+        _ => c"unknown error code",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_description() {
+        for code in [
+            -99,
+            -7,
+            -6,
+            -5,
+            -4,
+            -3,
+            -2,
+            -1,
+            0,
+            1,
+            1061003,
+            i32::MAX,
+            i32::MIN,
+        ] {
+            assert!(!describe(code).is_empty());
+        }
+        assert_eq!(describe(-7), c"unknown error code");
+    }
 }

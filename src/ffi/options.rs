@@ -3,8 +3,9 @@
 use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
 
+use super::error::FEISHU_OK;
 use crate::config::{self, Config, LogLevel, ProxySetting};
-use crate::error::{Error, FEISHU_OK};
+use crate::error::Error;
 
 use super::c_bytes;
 use super::error::set_last;
@@ -352,6 +353,16 @@ pub extern "C" fn feishu_client_options_set_log_callback(
 /// token is cached per client, never shared between clients. The secret is
 /// copied, kept out of every message, log line and Debug output, and wiped
 /// when the options or client are freed.
+///
+/// What the library wipes, and what it cannot: its own copies of the secret,
+/// of the managed token, of each request's `Authorization` value and of the
+/// token request's body are zeroed as soon as they are done with. It cannot
+/// wipe the copies inside the HTTP stack (ureq's request header map, freed
+/// after each request; each pooled connection's 16 KiB output buffer, which
+/// keeps the last request until the next one overwrites it or the connection
+/// closes; rustls's send buffer over TLS) nor response bodies (the token
+/// endpoint's reply, freed unwiped). The same holds for tokens passed to
+/// calls: they are borrowed, and copied only into those buffers.
 ///
 /// Returns `FEISHU_OK` or `FEISHU_ERR_INVALID_ARGUMENT` (NULL, empty, too
 /// long, or characters outside visible ASCII; the message does not echo them).

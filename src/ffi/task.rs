@@ -2,9 +2,10 @@
 
 use std::ffi::{CStr, c_char};
 
+use super::error::FEISHU_OK;
 use crate::api::{MAX_TASK_ID_LEN, MAX_TOKEN_LEN, TaskStatus};
 use crate::client;
-use crate::error::{Error, FEISHU_OK};
+use crate::error::Error;
 
 use super::c_bytes;
 use super::error::{FeishuError, record};
@@ -82,7 +83,8 @@ pub(crate) unsafe fn finish(
 /// Uses the process-wide default client, created on first use from the
 /// environment (`FEISHU_BASE_URL`, default `https://open.feishu.cn`;
 /// `FEISHU_TIMEOUT_MS`, the whole-call deadline, default 30000;
-/// `FEISHU_CA_FILE`, extra PEM roots; `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`)
+/// `FEISHU_CA_FILE`, PEM roots to trust instead of the bundled Mozilla roots;
+/// `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`)
 /// and then shared by all threads with one keep-alive connection pool.
 ///
 /// Returns:
@@ -129,7 +131,7 @@ pub extern "C" fn feishu_task_check(
                 .and_then(|t| Ok((t, c_bytes(task_id, "task_id", MAX_TASK_ID_LEN)?)))
         };
         let result = inputs.and_then(|(token, task_id)| {
-            client::default_client()?.task_check(Some(token), task_id)
+            client::with_default_client(|c| c.task_check(Some(token), task_id))
         });
         // SAFETY: as above for `out_status`.
         unsafe { finish(result, out_status, std::ptr::null_mut()) }

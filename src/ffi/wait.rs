@@ -184,7 +184,7 @@ pub extern "C" fn feishu_client_task_wait(
         let (code, status) = match &outcome.result {
             Ok(done) => (0, (*done).into()),
             Err(e) => {
-                let keeps_last = matches!(e.code(), crate::error::FEISHU_ERR_TIMEOUT | crate::error::FEISHU_ERR_CANCELLED);
+                let keeps_last = matches!(e.code(), super::error::FEISHU_ERR_TIMEOUT | super::error::FEISHU_ERR_CANCELLED);
                 let last = outcome.last_status.filter(|_| keeps_last);
                 (e.code(), last.map_or(FeishuTaskStatus::Unknown, Into::into))
             }

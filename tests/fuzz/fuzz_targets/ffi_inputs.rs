@@ -102,7 +102,7 @@ fuzz_target!(|data: &[u8]| {
     let task_ok = !null_task && api::check_task_id(task_id).is_ok();
     if let Ok(id) = api::check_task_id(task_id) {
         let mut query = String::new();
-        api::push_query_value(&mut query, id);
+        api::push_encoded(&mut query, id);
         assert!(query.len() <= 3 * id.len());
         assert!(
             query
