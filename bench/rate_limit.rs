@@ -39,11 +39,13 @@ fn run(server: &server::Server, gate: bool, declared: bool, run: usize) -> Outco
     server.set_window_limit(WINDOW);
     let mut config = Config::default();
     config.set_base_url(&server.base_url()).unwrap();
-    config.learned_gate = gate;
     if declared {
         config.set_rate_limit(WINDOW, 1000).unwrap();
     }
-    let client = Client::new(&config).unwrap();
+    let mut client = Client::new(&config).unwrap();
+    if !gate {
+        client = client.without_learned_gate();
+    }
     let token = format!("t-bench-{gate}-{declared}-{run}");
     let started = Instant::now();
     let ids: Vec<String> = (0..THREADS).map(|i| format!("task-{run}-{i}")).collect();

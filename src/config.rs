@@ -53,10 +53,6 @@ pub struct Config {
     pub credentials: Option<Credentials>,
     /// The caller's declared budget for task_check requests; `None`: none.
     pub rate_limit: Option<RateLimit>,
-    /// Whether a 99991400 with `x-ogw-ratelimit-reset` holds back that token's
-    /// next requests (the learned gate). Always on through the C ABI; off
-    /// only to measure what it is worth (bench/rate_limit.rs).
-    pub learned_gate: bool,
 }
 
 /// A declared budget: at most `max` request starts in any interval of `per`.
@@ -107,7 +103,6 @@ impl std::fmt::Debug for Config {
             .field("logger", &self.logger.is_some())
             .field("credentials", &self.credentials)
             .field("rate_limit", &self.rate_limit)
-            .field("learned_gate", &self.learned_gate)
             .finish()
     }
 }
@@ -131,7 +126,6 @@ impl Default for Config {
             logger: None,
             credentials: None,
             rate_limit: None,
-            learned_gate: true,
         }
     }
 }
