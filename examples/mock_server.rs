@@ -13,7 +13,11 @@
 //!
 //! The behaviour is chosen by task id (see `default_reply` in tests/support/server.rs), e.g.
 //! `task_id=fail`, `task_id=rate-limited`, `task_id=stall`; `GET /_mock/stats` and
-//! `POST /_mock/reset` inspect and reset the counters.
+//! `POST /_mock/reset` inspect and reset the counters. The drive writes (move, delete) are
+//! chosen by file token (see `write_reply_by_name` in tests/support/drive.rs), e.g.
+//! `err-1061003`, `reset`; a `folder` gets a task id that task_check shows as `process`, then
+//! `success`; `POST /_mock/drive?task_ms=N&write_ms=M&write_limit=K` sets the task duration,
+//! the write latency and the writes per token per second.
 
 #[path = "../tests/support/server.rs"]
 mod server;

@@ -1,6 +1,9 @@
 //! A mock of the Feishu Open Platform endpoints
-//! `GET /open-apis/drive/v1/files/task_check?task_id=...` and
-//! `POST /open-apis/auth/v3/tenant_access_token/internal`, for the tests.
+//! `GET /open-apis/drive/v1/files/task_check?task_id=...`,
+//! `POST /open-apis/auth/v3/tenant_access_token/internal`, and the drive writes that create task
+//! ids, `POST /open-apis/drive/v1/files/{file_token}/move` and
+//! `DELETE /open-apis/drive/v1/files/{file_token}?type=...` (module [`drive`], `drive.rs`), for
+//! the tests.
 //!
 //! Std only, so it can be included as a plain module:
 //!
@@ -15,12 +18,18 @@
 //! gets back is decided, in this order:
 //!
 //! 1. `/_mock/...`: the admin endpoints (not counted, not recorded):
-//!    - `GET /_mock/stats` -> `{"requests":N,"connections":M,"token_fetches":T,"limited":L}`
-//!      (L: requests answered 429 by the window limit);
+//!    - `GET /_mock/stats` -> `{"requests":N,"connections":M,"token_fetches":T,"limited":L,
+//!      "writes":W,"write_conflicts":C,"write_rate_limited":R}` (L: requests answered 429 by
+//!      the window limit; W: drive writes received; C / R: writes answered 1061045 because
+//!      another write with the token was in progress / over the writes-per-second limit);
 //!    - `POST /_mock/window?limit=N`: sets the window limit (0: off) -> `{"ok":true}`;
-//!    - `POST /_mock/reset`: counters, recorded requests, sequences, issued tokens and scripted
-//!      token replies (registered apps and the token settings stay);
-//!    - `GET /_mock/requests`: the recorded requests as JSON;
+//!    - `POST /_mock/drive?task_ms=N&write_ms=M&write_limit=K` (any of them, at least one):
+//!      the folder task duration, the write latency and the writes per token per second (0:
+//!      no rate limit), see [`drive`] -> `{"ok":true}` (a bad value -> 400, nothing changed);
+//!    - `POST /_mock/reset`: counters, recorded requests, sequences (task ids' and file
+//!      tokens'), timed tasks (folder tasks included), issued tokens and scripted token replies
+//!      (registered apps, the token settings and the drive settings stay);
+//!    - `GET /_mock/requests`: the recorded requests as JSON (a write's body included);
 //!    - `POST /_mock/revoke`: every token issued so far becomes invalid -> `{"ok":true}`;
 //!    - `POST /_mock/app?app_id=X&app_secret=Y[&expire=S]`: registers (or re-registers) an app
 //!      and, with `expire`, sets the lifetime of tokens issued from now on -> `{"ok":true}`
@@ -32,17 +41,29 @@
 //!    `application/json` and the body is a JSON object whose `app_id` and `app_secret` are
 //!    strings; 400 / 10003 for an unknown app; 400 / 10014 for a wrong secret; else 200
 //!    `{"code":0,"msg":"ok","tenant_access_token":"t-<app_id>-<n>","expire":<secs>}`.
-//! 3. Anything but `GET /open-apis/drive/v1/files/task_check` -> 404 `{"code":404,"msg":"page not found"}`.
-//! 4. No `Authorization: Bearer <token>` (or an empty token) -> 400 / 99991661; a token this
+//! 3. `POST /open-apis/drive/v1/files/{file_token}/move` and
+//!    `DELETE /open-apis/drive/v1/files/{file_token}` (one non-empty path segment, percent-decoded):
+//!    the drive writes, answered by [`drive`] in this order: counted; the auth of step 5;
+//!    per token, no concurrent write and at most 5 in any 1 s (sliding), else 400 / 1061045
+//!    `retry later`; held for the write latency (default 20 ms); the `type` (lowercase letters
+//!    and `_`; a move: a JSON body with it and a `folder_token`) else 400 / 1061002; the next
+//!    reply queued by [`Server::set_write_sequence`]; the names of
+//!    [`drive::write_reply_by_name`] (`err-1061003`, `reset`, ...); else success: a `folder`
+//!    gets a new 19-digit task id that task_check shows as `process` for the task duration
+//!    (default 300 ms), then `success` (a folder moved in place, token containing `inplace`,
+//!    and every other type: done at once, `{"code":0,"msg":"success","data":{}}`).
+//! 4. Anything but `GET /open-apis/drive/v1/files/task_check` -> 404 `{"code":404,"msg":"page not found"}`.
+//! 5. No `Authorization: Bearer <token>` (or an empty token) -> 400 / 99991661; a token this
 //!    server issued that was revoked or is older than its `expire`, or the token `t-expired`
 //!    -> 400 / 99991663. Tokens the server did not issue are accepted.
-//! 5. With a window limit set ([`Server::set_window_limit`], `POST /_mock/window?limit=N`), the
+//! 6. With a window limit set ([`Server::set_window_limit`], `POST /_mock/window?limit=N`), the
 //!    gateway's rate limit: at most N task_check requests per token in each fixed 1 s window
 //!    (counted from the server's start); over it, 429 / 99991400 with `x-ogw-ratelimit-reset`,
 //!    the whole seconds left in the window (at least 1).
-//! 6. No `task_id` query parameter, or an empty one -> 400 / 1061002.
-//! 7. The next reply queued by [`Server::set_sequence`] for that task id, if any.
-//! 8. The name-based default of [`default_reply`], so a C program can script the server just by
+//! 7. No `task_id` query parameter, or an empty one -> 400 / 1061002.
+//! 8. The next reply queued by [`Server::set_sequence`] for that task id, if any; then a timed
+//!    task ([`Server::set_timed_task`], `after-<N>ms`, a folder task of step 3).
+//! 9. The name-based default of [`default_reply`], so a C program can script the server just by
 //!    choosing task ids (the table is on [`default_reply`]).
 //!
 //! Every response except [`Reply::Reset`] and [`Reply::Stall`] carries a fresh, process-wide
@@ -58,6 +79,11 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "listener.rs"]
 mod listener;
+
+// The drive write calls (move, delete): their state, answers, admin endpoint and `Server`
+// methods. A child module, so it uses this file's private items.
+#[path = "drive.rs"]
+pub mod drive;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -314,6 +340,9 @@ pub struct Recorded {
     pub query_params: Vec<(String, String)>,
     /// All headers in order, names lowercased, values trimmed.
     pub headers: Vec<(String, String)>,
+    /// The body of a drive write (move, delete) as read, empty if it had none; `None` for other
+    /// requests and for a write body over [`MAX_TOKEN_BODY`] (not kept).
+    pub body: Option<Vec<u8>>,
     /// The log id the response carried (header and/or body); `None` for replies without one
     /// (`Reset`, `Stall`, `NoLogid`).
     pub logid: Option<String>,
@@ -620,6 +649,8 @@ struct State {
     windows: HashMap<String, (u64, u32)>,
     /// Requests the window limit answered with 429.
     limited: usize,
+    /// The drive writes' state (see the `drive` module).
+    drive: drive::DriveState,
 }
 
 /// A token the server issued.
@@ -651,6 +682,7 @@ impl Default for State {
             window_limit: 0,
             windows: HashMap::new(),
             limited: 0,
+            drive: drive::DriveState::default(),
         }
     }
 }
@@ -664,6 +696,7 @@ impl State {
         self.token_fetches_by_app.clear();
         self.limited = 0;
         self.windows.clear();
+        self.drive.reset_counters();
     }
 
     fn reset(&mut self) {
@@ -673,6 +706,7 @@ impl State {
         self.token_replies.clear();
         self.issued.clear();
         self.issued_index.clear();
+        self.drive.reset();
     }
 
     fn revoke_tokens(&mut self) {
@@ -741,22 +775,31 @@ impl Shared {
         }
     }
 
-    /// Auth, task_id, sequence, then the name-based default.
-    fn task_check_reply(&self, head: &Head, task_id: Option<&[u8]>) -> Reply {
+    /// The request's bearer token, or the answer to a request without a usable one: none (or
+    /// empty) -> 400 / 99991661; revoked, expired or `t-expired` -> 400 / 99991663.
+    fn authorize<'h>(&self, head: &'h Head) -> Result<&'h str, Reply> {
         let token = head
             .header("authorization")
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|token| !token.is_empty());
         match token {
-            None => return Reply::platform(400, 99991661, MSG_MISSING_TOKEN),
-            Some("t-expired") => return Reply::platform(400, 99991663, MSG_INVALID_TOKEN),
+            None => Err(Reply::platform(400, 99991661, MSG_MISSING_TOKEN)),
+            Some("t-expired") => Err(Reply::platform(400, 99991663, MSG_INVALID_TOKEN)),
             Some(token) if self.state().token_invalid(token) => {
-                return Reply::platform(400, 99991663, MSG_INVALID_TOKEN);
+                Err(Reply::platform(400, 99991663, MSG_INVALID_TOKEN))
             }
-            Some(_) => {}
+            Some(token) => Ok(token),
         }
-        if let Some(reset_secs) = token.and_then(|t| self.over_window(t)) {
+    }
+
+    /// Auth, task_id, sequence, then the name-based default.
+    fn task_check_reply(&self, head: &Head, task_id: Option<&[u8]>) -> Reply {
+        let token = match self.authorize(head) {
+            Ok(token) => token,
+            Err(reply) => return reply,
+        };
+        if let Some(reset_secs) = self.over_window(token) {
             return Reply::RateLimited { reset_secs };
         }
         let Some(task_id) = task_id.filter(|id| !id.is_empty()) else {
@@ -931,7 +974,8 @@ fn serve_connection(stream: TcpStream, shared: &Shared, epoch: u64) {
             }
         };
         let first_on_conn = std::mem::replace(&mut first, false);
-        let body = match conn.read_body(&head, is_token_request(&head)) {
+        let keep = is_token_request(&head) || drive::Write::of(&head).is_some();
+        let body = match conn.read_body(&head, keep) {
             Ok(body) => body,
             Err(BodyError::Closed) => return,
             Err(BodyError::Bad(why)) => {
@@ -1008,7 +1052,7 @@ enum HeadRead {
 
 /// A request body as `read_body` leaves it.
 enum Body {
-    /// Read and thrown away (every request but the token endpoint's).
+    /// Read and thrown away (every request but the token endpoint's and the drive writes').
     Discarded,
     /// Read in full.
     Kept(Vec<u8>),
@@ -1265,6 +1309,7 @@ impl Conn<'_> {
     /// Routes one well-formed request and writes its response.
     fn serve(&mut self, head: &Head, body: &Body, first_on_conn: bool, epoch: u64) -> After {
         let (path, query) = split_target(&head.target);
+        let write = drive::Write::parse(&head.method, path);
         let path = String::from_utf8_lossy(path).into_owned();
         if path == "/_mock" || path.starts_with("/_mock/") {
             return self.serve_admin(head, &path, first_on_conn, epoch);
@@ -1277,6 +1322,11 @@ impl Conn<'_> {
         let is_token = head.method == "POST" && path == TOKEN_PATH;
         let reply = if is_token {
             match self.shared.token_reply(head, body) {
+                Some(reply) => reply,
+                None => return After::Abort,
+            }
+        } else if let Some(write) = &write {
+            match self.shared.drive_write_reply(head, write, body) {
                 Some(reply) => reply,
                 None => return After::Abort,
             }
@@ -1306,6 +1356,7 @@ impl Conn<'_> {
                 })
                 .collect(),
             headers: head.headers.clone(),
+            body: drive::recorded_body(write.as_ref(), body),
             logid: carried.then(|| logid.clone()),
         });
         let ctx = Ctx {
@@ -1327,11 +1378,12 @@ impl Conn<'_> {
             ("GET", "/_mock/stats") => {
                 let state = self.shared.state();
                 let body = format!(
-                    r#"{{"requests":{},"connections":{},"token_fetches":{},"limited":{}}}"#,
+                    r#"{{"requests":{},"connections":{},"token_fetches":{},"limited":{}{}}}"#,
                     state.requests.len(),
                     state.connections,
                     state.token_fetches,
-                    state.limited
+                    state.limited,
+                    state.drive.stats_members()
                 );
                 (200, body)
             }
@@ -1346,10 +1398,11 @@ impl Conn<'_> {
             }
             ("POST", "/_mock/app") => self.admin_add_app(head),
             ("POST", "/_mock/window") => self.admin_window(head),
+            ("POST", "/_mock/drive") => drive::admin_drive(self.shared, head),
             (
                 _,
                 "/_mock/stats" | "/_mock/reset" | "/_mock/requests" | "/_mock/revoke"
-                | "/_mock/app" | "/_mock/window",
+                | "/_mock/app" | "/_mock/window" | "/_mock/drive",
             ) => (405, r#"{"code":405,"msg":"method not allowed"}"#.to_owned()),
             _ => (404, PAGE_NOT_FOUND_BODY.to_owned()),
         };
@@ -2118,7 +2171,8 @@ fn hex_string(bytes: &[u8]) -> String {
 }
 
 /// `GET /_mock/requests`: the recorded requests as a JSON array (for out-of-process tests).
-/// The task id is given both as lossy text and as hex of the exact bytes.
+/// The task id is given both as lossy text and as hex of the exact bytes; `body` (a drive
+/// write's, else null) as lossy text.
 fn requests_json(requests: &[Recorded]) -> String {
     let optional = |value: Option<String>| value.unwrap_or_else(|| "null".to_owned());
     let mut out = String::from("[");
@@ -2133,13 +2187,14 @@ fn requests_json(requests: &[Recorded]) -> String {
             .collect();
         let _ = write!(
             out,
-            r#"{{"method":{},"path":{},"raw_query":{},"task_id":{},"task_id_hex":{},"headers":[{}],"logid":{}}}"#,
+            r#"{{"method":{},"path":{},"raw_query":{},"task_id":{},"task_id_hex":{},"headers":[{}],"body":{},"logid":{}}}"#,
             json_string(&r.method),
             json_string(&r.path),
             json_string(&r.raw_query),
             optional(r.task_id_str().map(|s| json_string(&s))),
             optional(r.task_id.as_ref().map(|id| json_string(&hex_string(id)))),
             headers.join(","),
+            optional(r.body_str().map(|b| json_string(&b))),
             optional(r.logid.as_deref().map(json_string)),
         );
     }
