@@ -1,17 +1,20 @@
-//! The request/response model of `GET /open-apis/drive/v1/files/task_check`:
-//! input validation, the query string, and the classification of a response
-//! into a task status or an [`Error`]. Pure functions, no I/O.
+//! The request/response model of the drive calls: `GET .../task_check`, and
+//! the two writes that start the tasks it reads (move, delete): input
+//! validation, paths, queries and bodies, and the classification of a
+//! response into a result or an [`Error`]. Pure functions, no I/O.
 
 use std::borrow::Cow;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Kind, Retry};
 use crate::text::clean;
 
 /// The endpoint's path; the base URL supplies scheme, host and port.
 pub(crate) const TASK_CHECK_PATH: &str = "/open-apis/drive/v1/files/task_check";
+/// The drive files; a write's file token follows.
+pub(crate) const FILES_PATH: &str = "/open-apis/drive/v1/files/";
 /// The token endpoint of a self-built app.
 pub(crate) const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
 /// Longest app id / app secret accepted, in bytes.
@@ -22,6 +25,15 @@ const MAX_EXPIRE_SECS: u64 = 7 * 24 * 3600;
 pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 /// Longest task id accepted, in bytes.
 pub(crate) const MAX_TASK_ID_LEN: usize = 1024;
+/// Longest file or folder token accepted, in bytes.
+pub(crate) const MAX_FILE_TOKEN_LEN: usize = 256;
+/// Longest file type word accepted, in bytes.
+pub(crate) const MAX_FILE_TYPE_LEN: usize = 32;
+/// Room for a task id a write returns, its NUL included: a longer one is a
+/// protocol error (`FEISHU_TASK_ID_SIZE`).
+pub(crate) const TASK_ID_SIZE: usize = 128;
+/// The platform's "retry later" of the writes (no concurrency, 5 per second).
+pub(crate) const RETRY_LATER: i32 = 1061045;
 /// Largest response body read; a longer one is a protocol error.
 pub(crate) const MAX_BODY_LEN: u64 = 1024 * 1024;
 /// The platform's "monthly API call quota spent" (a free tenant's).
@@ -156,6 +168,9 @@ struct Envelope<'a> {
 struct Data<'a> {
     #[serde(default, borrow, deserialize_with = "text")]
     status: Option<Cow<'a, str>>,
+    /// A write's task id (any JSON value here: its type is checked).
+    #[serde(default)]
+    task_id: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +238,7 @@ fn failure(reply: &Reply<'_>, body_log_id: Option<&str>, kind: Kind, message: St
         Kind::Platform(QUOTA_SPENT) => Retry::Never,
         Kind::Platform(99991400) => Retry::RateLimited,
         _ if reply.status == 429 => Retry::RateLimited,
+        Kind::Platform(RETRY_LATER) => Retry::Later,
         Kind::Platform(1061001) => Retry::Transient,
         Kind::Platform(_) | Kind::Http if reply.status >= 500 => Retry::Transient,
         _ => Retry::Never,
@@ -360,6 +376,161 @@ pub fn classify(reply: &Reply<'_>) -> Result<TaskStatus, Error> {
             ),
         )
     })
+}
+
+/// Checks a file or folder token: non-empty visible ASCII, at most
+/// [`MAX_FILE_TOKEN_LEN`] bytes. `what` names it in the message.
+pub fn check_file_token<'a>(token: &'a [u8], what: &str) -> Result<&'a str, Error> {
+    if token.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if token.len() > MAX_FILE_TOKEN_LEN {
+        return Err(Error::invalid(format!(
+            "{what} is longer than {MAX_FILE_TOKEN_LEN} bytes"
+        )));
+    }
+    if let Some(pos) = token.iter().position(|b| !(0x21..=0x7e).contains(b)) {
+        return Err(Error::invalid(format!(
+            "{what} has a byte outside visible ASCII at offset {pos}"
+        )));
+    }
+    std::str::from_utf8(token).map_err(|_| Error::invalid(format!("{what} is not UTF-8")))
+}
+
+/// Checks a file type word (`folder`, `file`, `docx`, ...: not limited to
+/// today's list): non-empty, lowercase ASCII letters and `_`, at most
+/// [`MAX_FILE_TYPE_LEN`] bytes.
+pub fn check_file_type(file_type: &[u8]) -> Result<&str, Error> {
+    let well_formed = !file_type.is_empty()
+        && file_type.len() <= MAX_FILE_TYPE_LEN
+        && file_type
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b == b'_');
+    if !well_formed {
+        return Err(Error::invalid(format!(
+            "file_type \"{}\" is not a type word (lowercase letters and _, at most {MAX_FILE_TYPE_LEN} bytes: folder, file, docx, sheet, ...)",
+            clean(&String::from_utf8_lossy(file_type), 40)
+        )));
+    }
+    std::str::from_utf8(file_type).map_err(|_| Error::invalid("file_type is not UTF-8"))
+}
+
+/// Which write, with its validated inputs.
+#[derive(Clone, Copy, Debug)]
+pub enum Write<'a> {
+    /// `POST /open-apis/drive/v1/files/{file_token}/move`.
+    Move {
+        file_token: &'a str,
+        file_type: &'a str,
+        folder_token: &'a str,
+    },
+    /// `DELETE /open-apis/drive/v1/files/{file_token}?type={file_type}`.
+    Delete {
+        file_token: &'a str,
+        file_type: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct MoveBody<'a> {
+    #[serde(rename = "type")]
+    file_type: &'a str,
+    folder_token: &'a str,
+}
+
+impl Write<'_> {
+    /// The HTTP method.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Write::Move { .. } => "POST",
+            Write::Delete { .. } => "DELETE",
+        }
+    }
+
+    /// The path and query, tokens percent-encoded (appended to the base URL).
+    pub fn path(&self) -> String {
+        let mut path = FILES_PATH.to_owned();
+        match self {
+            Write::Move { file_token, .. } => {
+                push_encoded(&mut path, file_token);
+                path.push_str("/move");
+            }
+            Write::Delete {
+                file_token,
+                file_type,
+            } => {
+                push_encoded(&mut path, file_token);
+                path.push_str("?type=");
+                push_encoded(&mut path, file_type);
+            }
+        }
+        path
+    }
+
+    /// The path as logs show it (no tokens: a file token is not secret, but
+    /// a log line need not carry it).
+    pub fn log_path(&self) -> &'static str {
+        match self {
+            Write::Move { .. } => "/open-apis/drive/v1/files/:file_token/move",
+            Write::Delete { .. } => "/open-apis/drive/v1/files/:file_token",
+        }
+    }
+
+    /// The JSON body, if the write has one.
+    pub fn body(&self) -> Option<Vec<u8>> {
+        match self {
+            Write::Move {
+                file_type,
+                folder_token,
+                ..
+            } => serde_json::to_vec(&MoveBody {
+                file_type,
+                folder_token,
+            })
+            .ok(),
+            Write::Delete { .. } => None,
+        }
+    }
+}
+
+/// Classifies a complete response to a write: the task id the platform
+/// started (a folder), or `None` when it finished at once (a file, a folder
+/// already in place: no `data`, or no or an empty `data.task_id`). A task id
+/// that is not text (a whole number is taken as its digits), holds a NUL, or
+/// does not fit in [`TASK_ID_SIZE`] is a protocol error that says the
+/// operation was accepted.
+pub fn classify_write(reply: &Reply<'_>) -> Result<Option<String>, Error> {
+    let env = check_envelope(reply)?;
+    let fail = |message: String| {
+        failure(
+            reply,
+            None,
+            Kind::Protocol,
+            format!("the platform accepted the operation (code 0), but {message}"),
+        )
+    };
+    let id = match env.data.and_then(|d| d.task_id) {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(id)) => id,
+        Some(serde_json::Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(other) => {
+            return Err(fail(format!(
+                "its `data.task_id` is {}, not a task id",
+                json_type(&other)
+            )));
+        }
+    };
+    if id.is_empty() {
+        return Ok(None);
+    }
+    if id.len() >= TASK_ID_SIZE || id.contains('\0') {
+        return Err(fail(format!(
+            "its `data.task_id` ({} bytes, \"{}\") is not a task id that fits in {TASK_ID_SIZE} bytes with its NUL",
+            id.len(),
+            clean(&id, 60)
+        )));
+    }
+    Ok(Some(id))
 }
 
 /// A tenant_access_token as the token endpoint issued it.

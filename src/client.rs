@@ -15,7 +15,7 @@ use crate::config::RateLimit;
 use crate::config::{Config, LogLevel, Logger};
 use crate::error::{Error, Kind, Retry};
 use crate::http::{self, Deadline, Http, Response};
-use crate::limit::{Gate, Limiter, Refused};
+use crate::limit::{Gate, Lanes, Limiter, Refused};
 use crate::process::{self, PerProcess};
 use crate::retry::{self, Verdict};
 use crate::secret::{Credentials, wipe};
@@ -38,6 +38,8 @@ const MAX_GATE_HOLD: Duration = Duration::from_secs(3600);
 pub struct Client {
     /// How the HTTP side of each process is built.
     http: Arc<http::Settings>,
+    /// `scheme://host[:port]`: a write's path follows.
+    base_url: String,
     /// `{base}/open-apis/drive/v1/files/task_check?task_id=`: the task id follows.
     check_url: String,
     /// `{base}/open-apis/auth/v3/tenant_access_token/internal`.
@@ -64,12 +66,24 @@ struct Local {
     limiter: Option<Limiter>,
     /// The resets the platform announced, per token (`None`: not kept).
     gate: Option<Gate>,
+    /// The writes' lanes: one at a time per token, [`WRITE_LIMIT`].
+    lanes: Lanes,
+    /// The resets the platform announced for the writes, per token (a
+    /// limit of the write API, not of task_check).
+    write_gate: Gate,
 }
+
+/// The platform's limit on the writes (move, delete): 5 per second.
+const WRITE_LIMIT: RateLimit = RateLimit {
+    max: 5,
+    per: Duration::from_secs(1),
+};
 
 impl Client {
     pub fn new(config: &Config) -> Result<Client, Error> {
         let mut client = Client {
             http: Arc::new(http::Settings::new(config)?),
+            base_url: config.base_url.clone(),
             check_url: format!("{}{}?task_id=", config.base_url, api::TASK_CHECK_PATH),
             token_url: format!("{}{}", config.base_url, api::TOKEN_PATH),
             timeout: config.timeout,
@@ -106,6 +120,8 @@ impl Client {
             tokens,
             limiter: self.rate_limit.map(Limiter::new),
             gate: self.learned_gate.then(Gate::default),
+            lanes: Lanes::new(WRITE_LIMIT),
+            write_gate: Gate::default(),
         }
     }
 
@@ -135,6 +151,62 @@ impl Client {
     ) -> Result<TaskStatus, Error> {
         let task_id = api::check_task_id(task_id)?;
         let token = token.map(api::check_token).transpose()?;
+        self.with_token(token, deadline, cancel, |token, _, call| {
+            self.check_with(token, task_id, call)
+        })
+    }
+
+    /// Moves `file_token` (of `file_type`) into the folder `folder_token`,
+    /// with `token` or the managed token. `Some(task id)` when the platform
+    /// started a task (a folder), `None` when it finished at once.
+    pub fn move_item(
+        &self,
+        token: Option<&[u8]>,
+        file_token: &[u8],
+        file_type: &[u8],
+        folder_token: &[u8],
+    ) -> Result<Option<String>, Error> {
+        let write = api::Write::Move {
+            file_token: api::check_file_token(file_token, "file_token")?,
+            file_type: api::check_file_type(file_type)?,
+            folder_token: api::check_file_token(folder_token, "folder_token")?,
+        };
+        self.write(token, &write)
+    }
+
+    /// Deletes `file_token` (of `file_type`; it goes to the recycle bin), as
+    /// [`Client::move_item`] does.
+    pub fn delete_item(
+        &self,
+        token: Option<&[u8]>,
+        file_token: &[u8],
+        file_type: &[u8],
+    ) -> Result<Option<String>, Error> {
+        let write = api::Write::Delete {
+            file_token: api::check_file_token(file_token, "file_token")?,
+            file_type: api::check_file_type(file_type)?,
+        };
+        self.write(token, &write)
+    }
+
+    fn write(&self, token: Option<&[u8]>, write: &api::Write<'_>) -> Result<Option<String>, Error> {
+        let token = token.map(api::check_token).transpose()?;
+        let deadline = Instant::now() + self.timeout;
+        self.with_token(token, deadline, None, |token, managed, call| {
+            self.write_with(token, managed, write, call)
+        })
+    }
+
+    /// Runs `send` with `token`, or with the client's managed token, which is
+    /// replaced once (and `send` run once more) when the platform rejects
+    /// it. `send` is told whether the token is the managed one.
+    fn with_token<T>(
+        &self,
+        token: Option<&str>,
+        deadline: Instant,
+        cancel: Option<&Cancel>,
+        send: impl Fn(&str, bool, &Call<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let local = self.local();
         let call = Call {
             deadline,
@@ -142,7 +214,7 @@ impl Client {
             local: &local,
         };
         if let Some(token) = token {
-            return self.check_with(token, task_id, &call);
+            return send(token, false, &call);
         }
         let Some(tokens) = &local.tokens else {
             return Err(Error::invalid(
@@ -151,7 +223,7 @@ impl Client {
         };
         let fetch = |c: &Credentials| self.fetch_token(c, &call);
         let token = tokens.get(deadline, cancel, fetch)?;
-        match self.check_with(token.value(), task_id, &call) {
+        match send(token.value(), true, &call) {
             Err(e) if matches!(e.kind, Kind::Platform(c) if STALE_TOKEN_CODES.contains(&c)) => {
                 // Drop it (unless another thread already has) and try once more
                 // with a fresh one; a second rejection is returned as it is.
@@ -163,9 +235,76 @@ impl Client {
                     )
                 });
                 let token = tokens.get(deadline, cancel, fetch)?;
-                self.check_with(token.value(), task_id, &call)
+                send(token.value(), true, &call)
             }
             other => other,
+        }
+    }
+
+    /// One write with a validated token: in the token's lane (no other write
+    /// of it at the same time, at most 5 starting per second), past the
+    /// platform's announced reset, retried only where the platform cannot
+    /// have acted on it.
+    fn write_with(
+        &self,
+        token: &str,
+        managed: bool,
+        write: &api::Write<'_>,
+        call: &Call<'_>,
+    ) -> Result<Option<String>, Error> {
+        let local = call.local;
+        let mut url = self.base_url.clone();
+        url.push_str(&write.path());
+        let body = write.body();
+        let mut auth = bearer(token);
+        let key = local.write_gate.key(token);
+        // The managed token is one tenant's whatever its text: one lane.
+        let lane_key = if managed { 0 } else { key };
+        let (method, path) = (write.method(), write.log_path());
+        let lane = local
+            .lanes
+            .enter(lane_key, call.deadline, call.cancel)
+            .map_err(|why| self.write_refused(why, method, path))?;
+        let result = self.with_retries(method, path, call, |deadline| {
+            self.wait_for_gate(Some(&local.write_gate), key, deadline, call.cancel)?;
+            lane.start(deadline.at, call.cancel)
+                .map_err(|why| self.write_refused(why, method, path))?;
+            let outcome = local
+                .http
+                .write(method, &url, &auth, body.as_deref(), deadline)
+                .and_then(|response| self.classify(&response, api::classify_write))
+                .map_err(|e| match e.retry {
+                    // A server error once the request arrived: it may have
+                    // acted before it failed.
+                    Retry::Transient if e.http_status != 0 => http::may_have_been_applied(e),
+                    _ => e,
+                });
+            learn(Some(&local.write_gate), key, &outcome);
+            outcome
+        });
+        drop(lane);
+        wipe(&mut auth);
+        result
+    }
+
+    /// The error of a write that its lane did not let start; nothing sent.
+    fn write_refused(&self, why: Refused, method: &str, path: &str) -> Error {
+        match why {
+            Refused::Cancelled => {
+                cancelled("while waiting for the token's previous write; not sent")
+            }
+            Refused::Deadline { free_at } => {
+                let mut e = Error::new(
+                    Kind::Timeout,
+                    format!(
+                        "{method} {path}: the platform's write limits (one write per token at a time, {}) left no start before the call's deadline; not sent",
+                        WRITE_LIMIT
+                    ),
+                )
+                .retry(Retry::RateLimited);
+                e.retry_after_ms = free_at.map_or(0, |at| ms_u32(at - Instant::now().min(at)));
+                e
+            }
         }
     }
 
@@ -174,9 +313,7 @@ impl Client {
         let mut url = String::with_capacity(self.check_url.len() + 3 * task_id.len());
         url.push_str(&self.check_url);
         api::push_encoded(&mut url, task_id);
-        let mut auth = String::with_capacity(7 + token.len());
-        auth.push_str("Bearer ");
-        auth.push_str(token);
+        let mut auth = bearer(token);
         let local = call.local;
         let key = local.gate.as_ref().map_or(0, |g| g.key(token));
         let result = self.with_retries("GET", api::TASK_CHECK_PATH, call, |deadline| {
@@ -185,18 +322,10 @@ impl Client {
                 .http
                 .get(&url, &auth, deadline)
                 .and_then(|response| self.classify(&response, api::classify));
-            // A rate-limit answer that advises a reset (429 or 99991400, from
-            // the server: a refusal of our own has no HTTP status) closes the
-            // gate for this token.
-            if let (Err(e), Some(gate)) = (&outcome, &local.gate) {
-                if e.retry == Retry::RateLimited && e.retry_after_ms > 0 && e.http_status != 0 {
-                    let reset = Duration::from_millis(e.retry_after_ms.into());
-                    gate.close(key, Instant::now() + reset.min(MAX_GATE_HOLD));
-                }
-            }
+            learn(local.gate.as_ref(), key, &outcome);
             outcome
         });
-        wipe(&mut auth.into_bytes());
+        wipe(&mut auth);
         result
     }
 
@@ -449,6 +578,26 @@ fn log_id_note(log_id: &str) -> String {
         String::new()
     } else {
         format!(", log id {log_id}")
+    }
+}
+
+/// `Bearer {token}`, to be wiped after use.
+fn bearer(token: &str) -> String {
+    let mut auth = String::with_capacity(7 + token.len());
+    auth.push_str("Bearer ");
+    auth.push_str(token);
+    auth
+}
+
+/// A rate-limit answer that advises a reset (429 or 99991400, from the
+/// server: a refusal of our own has no HTTP status) closes `gate` for the
+/// token of `key`.
+fn learn<T>(gate: Option<&Gate>, key: u64, outcome: &Result<T, Error>) {
+    if let (Err(e), Some(gate)) = (outcome, gate) {
+        if e.retry == Retry::RateLimited && e.retry_after_ms > 0 && e.http_status != 0 {
+            let reset = Duration::from_millis(e.retry_after_ms.into());
+            gate.close(key, Instant::now() + reset.min(MAX_GATE_HOLD));
+        }
     }
 }
 

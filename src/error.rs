@@ -59,6 +59,9 @@ pub enum Retry {
     Transient,
     /// Rate limited (429 / 99991400): wait `retry_after_ms`, then repeat.
     RateLimited,
+    /// The platform said "retry later" (1061045: a write overlapped another,
+    /// or came too soon): back off and repeat while the deadline allows.
+    Later,
 }
 
 /// A failure with everything known about it.

@@ -194,6 +194,57 @@ impl Http {
         self.read(response, deadline)
     }
 
+    /// A write (`POST` with a JSON `body`, or `DELETE`) with
+    /// `Authorization: Bearer {token}`. A failure once the request may have
+    /// reached the server is never to be repeated ([`Retry::Never`]) and its
+    /// message says that the operation may have been applied; a failure
+    /// before that (no connection) keeps its retry advice.
+    pub fn write(
+        &self,
+        method: &str,
+        url: &str,
+        auth: &str,
+        body: Option<&[u8]>,
+        deadline: &Deadline,
+    ) -> Result<Response, Error> {
+        let left = self.time_left(deadline)?;
+        let response = match body {
+            Some(body) => {
+                let request = self
+                    .agent
+                    .post(url)
+                    .header("Authorization", auth)
+                    .header("Content-Type", "application/json; charset=utf-8");
+                match left {
+                    None => request.send(body),
+                    Some(t) => request.config().timeout_global(Some(t)).build().send(body),
+                }
+            }
+            None => {
+                debug_assert_eq!(method, "DELETE");
+                let request = self.agent.delete(url).header("Authorization", auth);
+                match left {
+                    None => request.call(),
+                    Some(t) => request.config().timeout_global(Some(t)).build().call(),
+                }
+            }
+        };
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                let applied = maybe_applied(&e);
+                let err = self.failure(e, deadline);
+                return Err(if applied {
+                    may_have_been_applied(err)
+                } else {
+                    err
+                });
+            }
+        };
+        self.read(Ok(response), deadline)
+            .map_err(may_have_been_applied)
+    }
+
     /// The per-request deadline: `None` when the agent's own (the whole call,
     /// counted from the request's start) is the call's, as on the first
     /// attempt of a plain call, which then needs no per-request configuration.
@@ -338,6 +389,51 @@ impl Http {
             other => network(format!("request to {} failed: {other}", server)),
         }
     }
+}
+
+/// Whether a request that failed with `e` may have reached the server whole:
+/// everything but a failure to resolve, connect or set up TLS, and a timeout
+/// while resolving or connecting.
+fn maybe_applied(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as Io;
+    match e {
+        // The whole-call deadline does not say in which phase it passed.
+        ureq::Error::Timeout(t) => !matches!(t, Timeout::Resolve | Timeout::Connect),
+        ureq::Error::Io(io) => {
+            let unsent = io
+                .get_ref()
+                .is_some_and(|e| e.downcast_ref::<ResolveFailed>().is_some());
+            !unsent
+                && !matches!(
+                    io.kind(),
+                    Io::ConnectionRefused
+                        | Io::HostUnreachable
+                        | Io::NetworkUnreachable
+                        | Io::NetworkDown
+                )
+        }
+        ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound
+        | ureq::Error::Tls(_)
+        | ureq::Error::Rustls(_)
+        | ureq::Error::ConnectProxyFailed(_)
+        | ureq::Error::BadUri(_)
+        | ureq::Error::InvalidProxyUrl => false,
+        _ => true,
+    }
+}
+
+/// The note on a write's failure once the request may have been applied.
+pub const MAY_HAVE_BEEN_APPLIED: &str =
+    "; the request was sent, so the operation may have been applied: check before repeating it";
+
+/// Marks a write's failure as one not to repeat: the server may have acted.
+pub fn may_have_been_applied(mut err: Error) -> Error {
+    err.retry = Retry::Never;
+    if !err.message.ends_with(MAY_HAVE_BEEN_APPLIED) {
+        err.message.push_str(MAY_HAVE_BEEN_APPLIED);
+    }
+    err
 }
 
 /// What a timeout interrupted, for the message.

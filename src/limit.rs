@@ -11,7 +11,12 @@
 //!   `x-ogw-ratelimit-reset`, requests with the same token hold back until the
 //!   reset has passed. Tokens are kept only as keyed hashes.
 //!
-//! Neither sends anything or knows HTTP; the client asks them before each
+//! - [`Lanes`]: the platform's rule for the writes (move, delete): no two
+//!   with the same token at once, at most 5 starting per second. Writes of a
+//!   token take its lane in arrival order, each bounded by its own deadline
+//!   and cancel, and keep it through their retries.
+//!
+//! None of them sends anything or knows HTTP; the client asks them before each
 //! task_check attempt. Both belong to one process (a forked child builds its
 //! own, see `process`).
 
@@ -146,6 +151,154 @@ impl Limiter {
         q.waiting.retain(|&t| t != ticket);
         self.changed.notify_all();
         why
+    }
+}
+
+/// Most write lanes kept at once; past it, idle lanes are dropped first.
+const MAX_LANES: usize = 4096;
+
+/// The writes of one token.
+#[derive(Default)]
+struct Lane {
+    /// A write holds the lane.
+    busy: bool,
+    /// Tickets of the writes waiting, in arrival order.
+    waiting: VecDeque<u64>,
+    next_ticket: u64,
+    /// Start times of the last writes, oldest first (at most the budget).
+    starts: VecDeque<Instant>,
+}
+
+/// The write lanes of one client, per token key.
+pub struct Lanes {
+    limit: RateLimit,
+    window: Duration,
+    lanes: Mutex<HashMap<u64, Lane>>,
+    changed: Condvar,
+}
+
+impl std::fmt::Debug for Lanes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lanes")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A write's hold on its token's lane; released when dropped.
+pub struct LaneGuard<'a> {
+    lanes: &'a Lanes,
+    key: u64,
+}
+
+impl Lanes {
+    /// Lanes whose writes start at most `limit.max` per `limit.per`.
+    pub fn new(limit: RateLimit) -> Lanes {
+        Lanes {
+            window: limit.per + guard(limit.per),
+            limit,
+            lanes: Mutex::new(HashMap::new()),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Lane>> {
+        // Consistent at every unlock: a poisoned lock is usable.
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the lane of `key`, after the writes that came before; refused
+    /// when `deadline` passes or `cancel` is triggered first.
+    pub fn enter(
+        &self,
+        key: u64,
+        deadline: Instant,
+        cancel: Option<&Cancel>,
+    ) -> Result<LaneGuard<'_>, Refused> {
+        let mut lanes = self.lock();
+        if lanes.len() >= MAX_LANES && !lanes.contains_key(&key) {
+            let now = Instant::now();
+            let window = self.window;
+            lanes.retain(|_, l| {
+                l.busy
+                    || !l.waiting.is_empty()
+                    || l.starts.back().is_some_and(|&t| t + window > now)
+            });
+        }
+        let lane = lanes.entry(key).or_default();
+        let ticket = lane.next_ticket;
+        lane.next_ticket += 1;
+        lane.waiting.push_back(ticket);
+        loop {
+            let lane = lanes.entry(key).or_default();
+            let why = if cancel.is_some_and(Cancel::is_triggered) {
+                Some(Refused::Cancelled)
+            } else if !lane.busy && lane.waiting.front() == Some(&ticket) {
+                lane.busy = true;
+                lane.waiting.pop_front();
+                return Ok(LaneGuard { lanes: self, key });
+            } else if Instant::now() >= deadline {
+                Some(Refused::Deadline { free_at: None })
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                lane.waiting.retain(|&t| t != ticket);
+                self.changed.notify_all();
+                return Err(why);
+            }
+            let mut nap = deadline.saturating_duration_since(Instant::now());
+            if cancel.is_some() {
+                nap = nap.min(CHECK_EVERY);
+            }
+            lanes = self
+                .changed
+                .wait_timeout(lanes, nap)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl LaneGuard<'_> {
+    /// Waits, holding the lane, until a write may start within the budget,
+    /// and takes the start. Refused (nothing started) when the start would
+    /// come after `deadline`, or `cancel` cuts the wait short.
+    pub fn start(&self, deadline: Instant, cancel: Option<&Cancel>) -> Result<(), Refused> {
+        loop {
+            let free = {
+                let mut lanes = self.lanes.lock();
+                let lane = lanes.entry(self.key).or_default();
+                let now = Instant::now();
+                let window = self.lanes.window;
+                while lane.starts.front().is_some_and(|&t| t + window <= now) {
+                    lane.starts.pop_front();
+                }
+                if lane.starts.len() < self.lanes.limit.max as usize {
+                    lane.starts.push_back(now);
+                    return Ok(());
+                }
+                lane.starts[0] + window
+            };
+            if free > deadline {
+                return Err(Refused::Deadline {
+                    free_at: Some(free),
+                });
+            }
+            if crate::cancel::sleep(cancel, free.saturating_duration_since(Instant::now())) {
+                return Err(Refused::Cancelled);
+            }
+        }
+    }
+}
+
+impl Drop for LaneGuard<'_> {
+    fn drop(&mut self) {
+        let mut lanes = self.lanes.lock();
+        if let Some(lane) = lanes.get_mut(&self.key) {
+            lane.busy = false;
+        }
+        self.lanes.changed.notify_all();
     }
 }
 
@@ -314,6 +467,81 @@ mod tests {
             assert!(at - triggered < ms(50), "{:?}", at - triggered);
         });
         assert!(l.lock().waiting.is_empty());
+    }
+
+    fn lanes(max: u32, per_ms: u64) -> Lanes {
+        Lanes::new(RateLimit {
+            max,
+            per: ms(per_ms),
+        })
+    }
+
+    #[test]
+    fn writes_of_one_token_never_overlap_and_go_in_arrival_order() {
+        let l = lanes(1000, 1000);
+        let inside = std::sync::atomic::AtomicU32::new(0);
+        let order = Mutex::new(Vec::new());
+        let first = l.enter(7, Instant::now() + ms(100), None).unwrap();
+        std::thread::scope(|s| {
+            for i in 0..6 {
+                let (l, inside, order) = (&l, &inside, &order);
+                s.spawn(move || {
+                    let g = l.enter(7, Instant::now() + Duration::from_secs(10), None);
+                    let g = g.unwrap();
+                    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "overlap");
+                    order.lock().unwrap().push(i);
+                    std::thread::sleep(ms(5));
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    drop(g);
+                });
+                while l.lock()[&7].next_ticket < i + 2 {
+                    std::thread::yield_now();
+                }
+            }
+            // Another token's lane is free meanwhile.
+            assert!(l.enter(8, Instant::now(), None).is_ok());
+            drop(first);
+        });
+        assert_eq!(order.into_inner().unwrap(), [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_queued_write_leaves_at_its_deadline_or_cancel() {
+        let l = lanes(1000, 1000);
+        let _held = l.enter(1, Instant::now(), None).unwrap();
+        let asked = Instant::now();
+        assert!(matches!(
+            l.enter(1, Instant::now() + ms(30), None),
+            Err(Refused::Deadline { .. })
+        ));
+        assert!(asked.elapsed() >= ms(30));
+        let cancel = Cancel::new();
+        cancel.trigger();
+        assert_eq!(
+            l.enter(1, Instant::now() + ms(1000), Some(&cancel)).err(),
+            Some(Refused::Cancelled)
+        );
+        assert!(l.lock()[&1].waiting.is_empty());
+    }
+
+    #[test]
+    fn at_most_max_writes_start_in_any_window() {
+        let l = lanes(5, 200);
+        let g = l.enter(3, Instant::now(), None).unwrap();
+        let started = Instant::now();
+        for _ in 0..5 {
+            g.start(Instant::now() + ms(10), None).unwrap();
+        }
+        assert!(started.elapsed() < ms(100), "the first five at once");
+        // The sixth waits for the first to leave the window, or is refused
+        // at once when that is past its deadline.
+        assert!(matches!(
+            g.start(Instant::now() + ms(50), None),
+            Err(Refused::Deadline { free_at: Some(_) })
+        ));
+        g.start(Instant::now() + Duration::from_secs(5), None)
+            .unwrap();
+        assert!(started.elapsed() >= ms(200), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub fn verdict(err: &Error, attempt: u32, max_retries: u32, remaining: Duration)
     if err.retry == Retry::Never {
         return Verdict::GiveUp(GiveUp::NotRetryable);
     }
-    if attempt > max_retries {
+    // "Retry later" is waited out within the deadline, not counted.
+    if attempt > max_retries && err.retry != Retry::Later {
         return Verdict::GiveUp(GiveUp::NoRetriesLeft);
     }
     let delay = match err.retry {

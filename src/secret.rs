@@ -33,9 +33,10 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Overwrites `bytes` with zeros in a way the optimizer keeps.
-pub fn wipe(bytes: &mut [u8]) {
-    zeroize::Zeroize::zeroize(bytes);
+/// Overwrites `secret` (bytes, a string and its spare capacity) with zeros
+/// in a way the optimizer keeps.
+pub fn wipe<S: zeroize::Zeroize + ?Sized>(secret: &mut S) {
+    secret.zeroize();
 }
 
 /// An app's credentials.

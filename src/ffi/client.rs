@@ -2,15 +2,15 @@
 
 use std::ffi::c_char;
 
-use crate::api::{MAX_TASK_ID_LEN, MAX_TOKEN_LEN};
+use crate::api::MAX_TASK_ID_LEN;
 use crate::client::Client;
 use crate::config::Config;
 use crate::error::Error;
 
-use super::c_bytes;
 use super::error::{FeishuError, record};
 use super::options::FeishuClientOptions;
 use super::task::{FeishuTaskStatus, finish, write_status};
+use super::{c_bytes, optional_token};
 
 /// A client: its own base URL, timeouts, retries, TLS roots, proxy and log
 /// callback, and its own keep-alive connection pool. Opaque; create with
@@ -126,12 +126,8 @@ pub extern "C" fn feishu_client_task_check(
         let result = unsafe { client.as_ref() }
             .ok_or_else(|| Error::invalid("client is NULL"))
             .and_then(|c| {
-                // NULL asks for the client's managed token.
-                let token = match token.is_null() {
-                    true => None,
-                    // SAFETY: as above.
-                    false => Some(unsafe { c_bytes(token, "token", MAX_TOKEN_LEN) }?),
-                };
+                // SAFETY: as above.
+                let token = unsafe { optional_token(token) }?;
                 // SAFETY: as above.
                 let task_id = unsafe { c_bytes(task_id, "task_id", MAX_TASK_ID_LEN) }?;
                 c.client.task_check(token, task_id)

@@ -15,7 +15,7 @@
 mod boundary;
 // In the order the header presents them (cbindgen follows the source; a
 // blank line keeps rustfmt from sorting them): the mission call and its
-// companions, then the client API, then waiting.
+// companions, then the client API, then starting a task, then waiting.
 pub mod task;
 
 pub mod error;
@@ -23,6 +23,8 @@ pub mod error;
 pub mod options;
 
 pub mod client;
+
+pub mod write;
 
 pub mod wait;
 
@@ -57,4 +59,16 @@ unsafe fn c_bytes<'a>(ptr: *const c_char, what: &str, max: usize) -> Result<&'a 
     }
     // SAFETY: `len` bytes from `ptr` were just found readable and NUL-free.
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// A token argument: NULL asks for the client's managed token.
+///
+/// # Safety
+/// `token` is NULL or a NUL-terminated string that outlives `'a`.
+unsafe fn optional_token<'a>(token: *const c_char) -> Result<Option<&'a [u8]>, Error> {
+    if token.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { c_bytes(token, "token", MAX_TOKEN_LEN) }.map(Some)
 }

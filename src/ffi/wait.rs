@@ -3,14 +3,14 @@
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
-use crate::api::{MAX_TASK_ID_LEN, MAX_TOKEN_LEN};
+use crate::api::MAX_TASK_ID_LEN;
 use crate::error::Error;
 use crate::wait::{self, Cancel};
 
-use super::c_bytes;
 use super::client::FeishuClient;
 use super::error::{FeishuError, record};
 use super::task::{FeishuTaskStatus, write_status};
+use super::{c_bytes, optional_token};
 
 /// A cancellation flag for waits. Opaque; create with `feishu_cancel_new`,
 /// free with `feishu_cancel_free` once no wait uses it. One handle may serve
@@ -144,11 +144,8 @@ pub extern "C" fn feishu_client_task_wait(
             // SAFETY: `client` and `cancel` are NULL or live; `token` and
             // `task_id` NULL or NUL-terminated strings outliving the call.
             let client = unsafe { client.as_ref() }.ok_or_else(|| Error::invalid("client is NULL"))?;
-            let token = match token.is_null() {
-                true => None,
-                // SAFETY: as above.
-                false => Some(unsafe { c_bytes(token, "token", MAX_TOKEN_LEN) }?),
-            };
+            // SAFETY: as above.
+            let token = unsafe { optional_token(token) }?;
             // SAFETY: as above.
             let task_id = unsafe { c_bytes(task_id, "task_id", MAX_TASK_ID_LEN) }?;
             if timeout_ms == 0 {
