@@ -50,13 +50,13 @@
 /** The library's version at compile time: major (the soname's number), minor, patch. */
 #define FEISHU_TASK_VERSION_MAJOR 0
 /** Minor version: new functions, compatible. */
-#define FEISHU_TASK_VERSION_MINOR 2
+#define FEISHU_TASK_VERSION_MINOR 3
 /** Patch version: fixes. */
 #define FEISHU_TASK_VERSION_PATCH 0
 /** The version as one number, `(MAJOR << 16) | (MINOR << 8) | PATCH`, for `#if`. */
-#define FEISHU_TASK_VERSION_NUM 0x000200
+#define FEISHU_TASK_VERSION_NUM 0x000300
 /** The version as text, what `feishu_version()` returns. */
-#define FEISHU_TASK_VERSION "0.2.0"
+#define FEISHU_TASK_VERSION "0.3.0"
 /**
  * Non-zero when the header is at least version major.minor.patch, e.g.
  * `#if FEISHU_TASK_VERSION_AT_LEAST(0, 2, 0)`. Compare with `feishu_version()`
