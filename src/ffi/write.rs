@@ -148,24 +148,14 @@ pub extern "C" fn feishu_client_move(
     out_task_id: *mut c_char,
     err: *mut FeishuError,
 ) -> i32 {
-    ffi_panic_boundary! {
-        // SAFETY: `out_task_id` is NULL or has FEISHU_TASK_ID_SIZE writable
-        // bytes (caller's contract). Written first: a caught panic leaves "".
-        unsafe { write_task_id(out_task_id, "") };
-        // SAFETY: `client` is NULL or live; the strings are NULL or
-        // NUL-terminated and outlive the call (caller's contract).
-        let result = unsafe {
-            client_of(client).and_then(|c| {
-                let token = optional_token(token)?;
-                let file_token = c_bytes(file_token, "file_token", MAX_FILE_TOKEN_LEN)?;
-                let file_type = c_bytes(file_type, "file_type", MAX_FILE_TYPE_LEN)?;
-                let folder_token = c_bytes(folder_token, "folder_token", MAX_FILE_TOKEN_LEN)?;
-                c.move_item(token, file_token, file_type, folder_token)
-            })
-        };
-        // SAFETY: as above for `out_task_id` and `err`.
-        unsafe { finish(result, out_task_id, err) }
-    }
+    // SAFETY: the strings are NULL or NUL-terminated and outlive the call
+    // (caller's contract).
+    start(client, token, out_task_id, err, |c, token| unsafe {
+        let file_token = c_bytes(file_token, "file_token", MAX_FILE_TOKEN_LEN)?;
+        let file_type = c_bytes(file_type, "file_type", MAX_FILE_TYPE_LEN)?;
+        let folder_token = c_bytes(folder_token, "folder_token", MAX_FILE_TOKEN_LEN)?;
+        c.move_item(token, file_token, file_type, folder_token)
+    })
 }
 
 /// Deletes a file or folder (it goes to the recycle bin):
@@ -192,19 +182,36 @@ pub extern "C" fn feishu_client_delete(
     out_task_id: *mut c_char,
     err: *mut FeishuError,
 ) -> i32 {
+    // SAFETY: as in feishu_client_move.
+    start(client, token, out_task_id, err, |c, token| unsafe {
+        let file_token = c_bytes(file_token, "file_token", MAX_FILE_TOKEN_LEN)?;
+        let file_type = c_bytes(file_type, "file_type", MAX_FILE_TYPE_LEN)?;
+        c.delete_item(token, file_token, file_type)
+    })
+}
+
+/// The body of both writes: `out_task_id` set to "" first (a caught panic
+/// leaves it so), the client and token taken, `write` run with them, and its
+/// outcome written out.
+fn start(
+    client: *const FeishuClient,
+    token: *const c_char,
+    out_task_id: *mut c_char,
+    err: *mut FeishuError,
+    write: impl FnOnce(&Client, Option<&[u8]>) -> Result<Option<String>, Error>,
+) -> i32 {
     ffi_panic_boundary! {
-        // SAFETY: as in feishu_client_move.
+        // SAFETY: `out_task_id` is NULL or has FEISHU_TASK_ID_SIZE writable
+        // bytes (the caller's contract).
         unsafe { write_task_id(out_task_id, "") };
-        // SAFETY: as in feishu_client_move.
-        let result = unsafe {
-            client_of(client).and_then(|c| {
-                let token = optional_token(token)?;
-                let file_token = c_bytes(file_token, "file_token", MAX_FILE_TOKEN_LEN)?;
-                let file_type = c_bytes(file_type, "file_type", MAX_FILE_TYPE_LEN)?;
-                c.delete_item(token, file_token, file_type)
-            })
-        };
-        // SAFETY: as in feishu_client_move.
+        // SAFETY: `client` is NULL or live, `token` NULL or a NUL-terminated
+        // string that outlives the call (the caller's contract).
+        let result = unsafe { client_of(client) }.and_then(|c| {
+            // SAFETY: as above for `token`.
+            let token = unsafe { optional_token(token) }?;
+            write(c, token)
+        });
+        // SAFETY: as above for `out_task_id`; `err` is NULL or writable.
         unsafe { finish(result, out_task_id, err) }
     }
 }
