@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::api::{self, IssuedToken, TaskStatus};
 use crate::cancel::{self, Cancel};
-use crate::config::RateLimit;
-use crate::config::{Config, LogLevel, Logger};
+use crate::config::{Config, LogLevel, Logger, RateLimit};
 use crate::error::{Error, Kind, Retry};
 use crate::http::{self, Deadline, Http, Response};
 use crate::limit::{Gate, Lanes, Limiter, Refused};
