@@ -810,6 +810,27 @@ fn pip_installed_command_line_checks_and_waits() {
         "{}",
         show(&out)
     );
+
+    // The console script starts a task (a folder's delete) and waits for it.
+    let out = venv_python(
+        &script,
+        &["delete", "fldScript", "--type", "folder", "--wait", "10"],
+        &cwd,
+        &env,
+        "installed_script_delete",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let [task_id] = &server.task_ids()[..] else {
+        panic!("not one task started\n{}", show(&out));
+    };
+    assert!(
+        stdout.starts_with(&format!("  {task_id}: poll 1 at "))
+            && stdout.ends_with(&format!("{task_id}: success (the task has finished)\n")),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(server.writes_for("fldScript"), 1);
 }
 
 /// The wheel's file names and sizes, its METADATA and entry_points.txt.

@@ -11,6 +11,9 @@ import json
 import math
 import os
 import pickle
+import re
+import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -31,8 +34,34 @@ def mock(method, path):
 
 
 def mock_stat(name):
-    """One number of GET /_mock/stats: requests, connections, token_fetches, limited."""
+    """One number of GET /_mock/stats: requests, connections, token_fetches, limited,
+    writes, write_conflicts, write_rate_limited."""
     return mock("GET", "/_mock/stats")[name]
+
+
+FILES = "/open-apis/drive/v1/files/"
+APPLIED = "the operation may have been applied"
+TASK_ID = re.compile(r"^\d{19}$")  # the mock's task ids
+
+
+def writes_of(file_token):
+    """The recorded drive writes (moves and deletes) of ``file_token`` (GET /_mock/requests)."""
+    found = []
+    for r in mock("GET", "/_mock/requests"):
+        path = r["path"]
+        if not path.startswith(FILES) or r["method"] not in ("POST", "DELETE"):
+            continue
+        rest = path[len(FILES):]
+        if r["method"] == "POST":
+            rest = rest[: -len("/move")] if rest.endswith("/move") else None
+        if rest == file_token:
+            found.append(r)
+    return found
+
+
+def write_stats():
+    stats = mock("GET", "/_mock/stats")
+    return {k: stats[k] for k in ("requests", "writes", "write_conflicts", "write_rate_limited")}
 
 
 def client(**kwargs):
@@ -439,6 +468,326 @@ class FeishuTaskTest(unittest.TestCase):
         self.assertEqual(e.code, 10014)
         self.assertTrue(e.message.startswith("tenant_access_token request failed"), e.message)
         self.assertNotIn("hunter2", str(e))
+
+    # ------------------------------------------------------------- starting a task
+
+    def test_a_file_and_a_folder_in_place_are_done_at_once(self):
+        c = self.client
+        token = "t-SECRET-py-sync"
+        before = mock_stat("writes")
+        self.assertIsNone(c.move("boxPyFile", "file", "fldPyTarget", token=token))
+        self.assertIsNone(c.move("doxPyFile", "docx", "fldPyTarget", token))
+        self.assertIsNone(c.move("fldPyinplace", "folder", "fldPyTarget", token))
+        self.assertIsNone(c.delete("shtPyFile", "sheet", token=token))
+        self.assertIsNone(c.delete(b"boxPyFile", b"file", token.encode()))  # bytes too
+        self.assertEqual(mock_stat("writes"), before + 5)
+        # What went out: the path, the JSON body, the type in the query, the bearer.
+        [moved] = writes_of("doxPyFile")
+        self.assertEqual((moved["method"], moved["path"]), ("POST", FILES + "doxPyFile/move"))
+        self.assertEqual(json.loads(moved["body"]), {"type": "docx", "folder_token": "fldPyTarget"})
+        self.assertIn(["authorization", "Bearer " + token], [[k.lower(), v] for k, v in moved["headers"]])
+        [deleted] = writes_of("shtPyFile")
+        self.assertEqual((deleted["method"], deleted["raw_query"]), ("DELETE", "type=sheet"))
+        # Start and wait: done at once is SUCCESS, without a poll.
+        polls = []
+        status = c.move_and_wait("boxPyFile", "file", "fldPyTarget", token, progress=lambda *a: polls.append(a))
+        self.assertIs(status, Status.SUCCESS)
+        self.assertIs(c.delete_and_wait("boxPyFile2", "file", token, timeout=5), Status.SUCCESS)
+        self.assertEqual(polls, [])
+
+    def test_a_folder_move_and_delete_start_a_task_that_a_wait_sees_finish(self):
+        c = self.client
+        token = "t-SECRET-py-async"
+        task_id = c.move("fldPyMove", "folder", "fldPyTarget", token)
+        self.assertIsInstance(task_id, str)
+        self.assertRegex(task_id, TASK_ID)
+        self.assertIn(c.task_check(task_id, token), (Status.PROCESS, Status.SUCCESS))
+        seen = []
+        status = c.wait(task_id, token, timeout=20, progress=lambda s, p, e: seen.append(s))
+        self.assertIs(status, Status.SUCCESS)
+        self.assertIs(seen[-1], Status.SUCCESS)
+        task_id2 = c.delete("fldPyDelete", "folder", token)
+        self.assertRegex(task_id2, TASK_ID)
+        self.assertNotEqual(task_id, task_id2)
+        self.assertIs(c.wait(task_id2, token, timeout=20), Status.SUCCESS)
+        # Start and wait, in one call, with progress.
+        seen = []
+        status = c.move_and_wait(
+            "fldPyMoveWait", "folder", "fldPyTarget", token, timeout=20,
+            progress=lambda s, p, e: seen.append((s, p)),
+        )
+        self.assertIs(status, Status.SUCCESS)
+        self.assertEqual(seen[0], (Status.PROCESS, 1))
+        self.assertEqual(seen[-1][0], Status.SUCCESS)
+        # A task that fails: FAIL, as wait() returns it.
+        self.assertIs(c.delete_and_wait("fldPytask-fail", "folder", token, timeout=20), Status.FAIL)
+        # The wait's own outcomes carry the task's id, to resume it.
+        with self.assertRaises(feishu_task.CancelledError) as cm:
+            c.delete_and_wait("fldPyCancelled", "folder", token, timeout=20, progress=lambda *a: True)
+        self.assertRegex(cm.exception.task_id, TASK_ID)
+        self.assertIs(cm.exception.last_status, Status.PROCESS)
+        self.assertIs(c.wait(cm.exception.task_id, token, timeout=20), Status.SUCCESS)
+        copy = pickle.loads(pickle.dumps(cm.exception))
+        self.assertEqual(copy.task_id, cm.exception.task_id)
+
+    def test_documented_write_errors_are_raised_with_their_code(self):
+        c = self.client
+        token = "t-SECRET-py-errors"
+        for code, http in [
+            (1061003, 404),
+            (1061004, 403),
+            (1061007, 400),
+            (1062507, 400),
+            (99991403, 400),
+        ]:
+            for what in ("move", "delete"):
+                with self.subTest(code=code, call=what):
+                    file_token = f"err-{code}-py-{what}"
+                    before = mock_stat("writes")
+                    with self.assertRaises(feishu_task.PlatformError) as cm:
+                        if what == "move":
+                            c.move(file_token, "folder", "fldPyTarget", token)
+                        else:
+                            c.delete(file_token, "folder", token)
+                    e = cm.exception
+                    self.assertEqual((e.code, e.kind, e.http_status), (code, "platform", http))
+                    self.assertRegex(e.log_id, r"^\d{30}$")
+                    self.assertIsNone(e.task_id)
+                    self.assertTrue(e.message)
+                    self.assertNotIn("SECRET", str(e))
+                    self.assertNotIn(APPLIED, e.message)
+                    self.assertEqual(mock_stat("writes"), before + 1, "sent once, not retried")
+        with self.assertRaises(feishu_task.PlatformError) as cm:
+            c.delete_and_wait("err-1061007-py-wait", "folder", token)
+        self.assertEqual((cm.exception.code, cm.exception.task_id), (1061007, None))
+
+    def test_bad_write_input_is_rejected_and_nothing_is_sent(self):
+        c = self.client
+        token = "t-SECRET-py-bad"
+        long = "f" * 257
+        moves = [
+            (("fld", "folder", "fldT"), ""),
+            (("fld", "folder", "fldT"), "Bearer t-x"),
+            (("fld", "folder", "fldT"), "t-with space"),
+            (("fld", "folder", "fldT"), None),  # no app credentials: no managed token
+            (("", "folder", "fldT"), token),
+            (("fld a", "folder", "fldT"), token),
+            (("fld\u00e9", "folder", "fldT"), token),
+            (("fld\0x", "folder", "fldT"), token),
+            (("\udcff", "folder", "fldT"), token),
+            ((long, "folder", "fldT"), token),
+            (("fld", "", "fldT"), token),
+            (("fld", "Folder", "fldT"), token),
+            (("fld", "doc-x", "fldT"), token),
+            (("fld", "a" * 33, "fldT"), token),
+            (("fld", "folder", ""), token),
+            (("fld", "folder", long), token),
+        ]
+        before = write_stats()
+        for (file_token, file_type, folder), tok in moves:
+            with self.subTest(file_token=file_token[:20], file_type=file_type[:20], folder=folder[:20], token=tok):
+                with self.assertRaises(feishu_task.InvalidArgumentError) as cm:
+                    c.move(file_token, file_type, folder, tok)
+                e = cm.exception
+                self.assertIsInstance(e, ValueError)
+                self.assertEqual((e.code, e.kind), (-1, "invalid_argument"))
+                self.assertNotIn("SECRET", str(e))
+                if folder == "fldT":
+                    with self.assertRaises(feishu_task.InvalidArgumentError):
+                        c.delete(file_token, file_type, tok)
+                    with self.assertRaises(feishu_task.InvalidArgumentError):
+                        c.delete_and_wait(file_token, file_type, tok, timeout=5)
+        for args in [(42, "folder", "fldT"), ("fld", None, "fldT"), ("fld", "folder", None)]:
+            with self.subTest(args=args):
+                with self.assertRaises(TypeError):
+                    c.move(*args, token=token)
+        # What the wait would refuse is refused before the write.
+        for timeout in (0, -1):
+            with self.assertRaises(feishu_task.InvalidArgumentError):
+                c.move_and_wait("fldPyBad", "folder", "fldT", token, timeout=timeout)
+        with self.assertRaises(TypeError):
+            c.delete_and_wait("fldPyBad", "folder", token, cancel=object())
+        with self.assertRaises(TypeError):
+            c.delete_and_wait("fldPyBad", "folder", token, progress="not callable")
+        with Cancel() as cancel:
+            cancel.trigger()
+            with self.assertRaises(feishu_task.CancelledError) as cm:
+                c.delete_and_wait("fldPyBad", "folder", token, cancel=cancel)
+            self.assertIsNone(cm.exception.task_id)
+        self.assertEqual(write_stats(), before, "something was sent")
+
+    def test_writes_from_many_threads_with_one_token_take_turns(self):
+        # 8 threads, one client, one token: the client never lets two writes of the
+        # token overlap or start more than 5 in a second, so the platform (the mock)
+        # never refuses one (1061045); the 6th starts a second after the first.
+        token = "t-SECRET-py-threads"
+        results = []
+        errors = []
+        before = write_stats()
+        with client(timeout=30) as c:
+            barrier = threading.Barrier(8)
+
+            def run(i):
+                barrier.wait()
+                try:
+                    if i % 2:
+                        results.append(c.delete(f"fldPyThread{i}", "folder", token))
+                    else:
+                        results.append(c.move(f"fldPyThread{i}", "folder", "fldPyTarget", token))
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(e)
+
+            start = time.monotonic()
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            took = time.monotonic() - start
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 8)
+        self.assertTrue(all(TASK_ID.match(r) for r in results), results)
+        after = write_stats()
+        self.assertEqual(after["writes"] - before["writes"], 8, "each sent once")
+        self.assertEqual(after["write_conflicts"], before["write_conflicts"], "two writes overlapped")
+        self.assertEqual(after["write_rate_limited"], before["write_rate_limited"], "over 5 a second")
+        self.assertGreaterEqual(took, 0.9)
+
+    def test_retry_later_is_waited_out_and_retried(self):
+        # The mock allows one write a second: the second write gets 1061045, which the
+        # client waits out and retries (max_retries does not bound it).
+        token = "t-SECRET-py-retry-later"
+        mock("POST", "/_mock/drive?write_limit=1")
+        self.addCleanup(mock, "POST", "/_mock/drive?write_limit=5")
+        before = write_stats()
+        with client(timeout=10, max_retries=0) as c:
+            start = time.monotonic()
+            self.assertRegex(c.delete("fldPyLater1", "folder", token), TASK_ID)
+            self.assertRegex(c.delete("fldPyLater2", "folder", token), TASK_ID)
+            took = time.monotonic() - start
+        after = write_stats()
+        self.assertGreater(after["write_rate_limited"], before["write_rate_limited"])
+        self.assertGreater(len(writes_of("fldPyLater2")), 1)
+        self.assertGreaterEqual(took, 0.9)
+        mock("POST", "/_mock/drive?write_limit=5")
+        # Always 1061045: retried until the deadline, then raised.
+        with client(timeout=1.5, max_retries=0) as c:
+            start = time.monotonic()
+            with self.assertRaises(feishu_task.PlatformError) as cm:
+                c.move("err-1061045-py", "folder", "fldPyTarget", token)
+            self.assertLess(time.monotonic() - start, 10)
+        self.assertEqual(cm.exception.code, 1061045)
+        self.assertGreaterEqual(len(writes_of("err-1061045-py")), 2)
+
+    def test_a_failure_after_the_request_was_sent_is_never_sent_again(self):
+        token = "t-SECRET-py-applied"
+        cases = [
+            ("reset-py-move", "move", feishu_task.NetworkError, feishu_task.Code.NETWORK),
+            ("reset-py-delete", "delete", feishu_task.NetworkError, feishu_task.Code.NETWORK),
+            ("err-1061001-py-move", "move", feishu_task.PlatformError, 1061001),
+            ("err-1061001-py-delete", "delete", feishu_task.PlatformError, 1061001),
+            ("reset-py-wait", "move_and_wait", feishu_task.NetworkError, feishu_task.Code.NETWORK),
+        ]
+        with client(max_retries=3, timeout=5) as c:
+            for file_token, call, cls, code in cases:
+                with self.subTest(file_token=file_token):
+                    with self.assertRaises(cls) as cm:
+                        if call == "move":
+                            c.move(file_token, "folder", "fldPyTarget", token)
+                        elif call == "delete":
+                            c.delete(file_token, "folder", token)
+                        else:
+                            c.move_and_wait(file_token, "folder", "fldPyTarget", token, timeout=5)
+                    e = cm.exception
+                    self.assertEqual(e.code, code)
+                    self.assertIn(APPLIED, e.message)
+                    self.assertIn(APPLIED, str(e))
+                    self.assertIsNone(e.task_id)
+                    self.assertNotIn("SECRET", str(e))
+                    self.assertEqual(len(writes_of(file_token)), 1, "sent again")
+
+    def test_writes_with_the_managed_token(self):
+        app_id = os.environ.get("FEISHU_TEST_APP_ID")
+        app_secret = os.environ.get("FEISHU_TEST_APP_SECRET")
+        if not (app_id and app_secret):
+            self.skipTest("FEISHU_TEST_APP_ID / FEISHU_TEST_APP_SECRET not set")
+        with client(app_id=app_id, app_secret=app_secret) as c:
+            task_id = c.move("fldPyManaged", "folder", "fldPyTarget")
+            self.assertRegex(task_id, TASK_ID)
+            self.assertIs(c.wait(task_id, timeout=20), Status.SUCCESS)
+            self.assertIs(c.delete_and_wait("fldPyManaged", "folder", timeout=20), Status.SUCCESS)
+        [first, second] = writes_of("fldPyManaged")
+        auth = dict((k.lower(), v) for k, v in first["headers"])["authorization"]
+        self.assertTrue(auth.startswith("Bearer t-" + app_id), auth)
+
+    def test_command_line_move_and_delete(self):
+        token = "t-SECRET-py-cli"
+        env = dict(os.environ, FEISHU_TOKEN=token, FEISHU_BASE_URL=BASE_URL)
+        for name in ("FEISHU_APP_ID", "FEISHU_APP_SECRET", "FEISHU_TIMEOUT_MS"):
+            env.pop(name, None)
+
+        def cli(*args):
+            out = subprocess.run(
+                [sys.executable, "-m", "feishu_task", *args],
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, timeout=120, check=False,
+            )
+            stdout, stderr = out.stdout.decode(), out.stderr.decode()
+            self.assertNotIn(token, stdout + stderr)
+            return out.returncode, stdout, stderr
+
+        def finished(rc, stdout, stderr):
+            # Progress lines, then the task's status; the id is the mock's.
+            self.assertEqual(rc, 0, stdout + stderr)
+            lines = stdout.splitlines()
+            task_id = lines[-1].split(":")[0]
+            self.assertRegex(task_id, TASK_ID)
+            self.assertEqual(lines[-1], f"{task_id}: success (the task has finished)")
+            polls = lines[:-1]
+            self.assertGreaterEqual(len(polls), 1, stdout)
+            self.assertTrue(polls[0].startswith(f"  {task_id}: poll 1 at "), stdout)
+            self.assertTrue(all(re.match(rf"  {task_id}: poll \d+ at [\d.]+ s: ", p) for p in polls), stdout)
+            return task_id
+
+        finished(*cli("move", "fldPyCli", "--type", "folder", "--to", "fldPyTarget", "--wait", "20"))
+        finished(*cli("delete", "fldPyCli", "--type", "folder", "--wait", "20"))
+        finished(*cli("--wait", "20", "delete", "fldPyCli2", "--type=folder"))  # --wait first
+        # Without --wait: the task id, or "done"; the task_check command reads the id.
+        rc, stdout, stderr = cli("move", "fldPyCli3", "--type", "folder", "--to", "fldPyTarget")
+        self.assertEqual(rc, 0, stdout + stderr)
+        self.assertRegex(stdout, r"^\d{19}\n$")
+        rc, stdout2, stderr = cli("--wait", "20", stdout.strip())
+        self.assertEqual((rc, stdout2.splitlines()[-1]), (0, f"{stdout.strip()}: success (the task has finished)"))
+        self.assertEqual(cli("delete", "boxPyCli", "--type", "file"), (0, "done\n", ""))
+        self.assertEqual(cli("move", "boxPyCli", "--type", "file", "--to", "fldPyTarget", "--wait", "5"), (0, "done\n", ""))
+        # A failure: its error line, exit 1; a failure after sending says so.
+        rc, stdout, stderr = cli("delete", "err-1061003-py-cli", "--type", "folder")
+        self.assertEqual(rc, 1, stdout + stderr)
+        self.assertTrue(stdout.startswith("err-1061003-py-cli: error 1061003 ("), stdout)
+        self.assertRegex(stdout, r"\[HTTP 404\] \[log id \d{30}\]\n$")
+        rc, stdout, stderr = cli("move", "reset-py-cli", "--type", "folder", "--to", "fldPyTarget", "--wait", "5")
+        self.assertEqual(rc, 1, stdout + stderr)
+        self.assertTrue(stdout.startswith("reset-py-cli: error -2 ("), stdout)
+        self.assertIn(APPLIED, stdout)
+        # A task that fails: exit 1.
+        rc, stdout, stderr = cli("delete", "fldPytask-fail-cli", "--type", "folder", "--wait", "20")
+        self.assertEqual(rc, 1, stdout + stderr)
+        self.assertTrue(stdout.endswith(": fail (the task has failed)\n"), stdout)
+        # Usage errors: exit 2, nothing sent.
+        before = mock_stat("writes")
+        for args in [
+            ("move", "fldPyCli"),
+            ("move", "fldPyCli", "--type", "folder"),
+            ("delete", "fldPyCli"),
+            ("delete", "--type", "folder"),
+            ("delete", "fldPyCli", "--type", "folder", "--wait", "0"),
+            ("delete", "fldPyCli", "--type", "folder", "--to", "fldPyTarget"),
+        ]:
+            with self.subTest(args=args):
+                rc, stdout, stderr = cli(*args)
+                self.assertEqual(rc, 2, stdout + stderr)
+                self.assertIn("usage:", stderr)
+        self.assertEqual(mock_stat("writes"), before)
 
     # ------------------------------------------------------------- threads
 

@@ -1,20 +1,24 @@
 """feishu_task: a ctypes binding of libfeishu_task (Python 3.9+, standard library only).
 
 Asks the Feishu / Lark Open Platform for the status of an asynchronous drive task
-(``GET /open-apis/drive/v1/files/task_check``), or waits until it has finished::
+(``GET /open-apis/drive/v1/files/task_check``), or waits until it has finished; and starts
+such tasks: moves and deletes of drive files and folders::
 
     import feishu_task
 
     with feishu_task.Client(base_url=feishu_task.BASE_URL_LARK, timeout=10) as client:
         try:
             status = client.task_check("7360595374803812356", token="t-...")
+            task_id = client.delete("fldcnXXXX", "folder", token="t-...")  # None: done at once
+            status = client.move_and_wait("fldcnYYYY", "folder", "fldcnZZZZ", token="t-...")
         except feishu_task.FeishuTaskError as e:
             print(e.code, e.http_status, e.log_id, e.message)
 
 The library is loaded from ``$FEISHU_TASK_LIB`` (a path) if set, else from the copy
 bundled in this package (``pip install`` puts it there), else
 ``ctypes.util.find_library("feishu_task")``, else ``libfeishu_task.so``; ``library_path``
-tells which one was loaded. ``python -m feishu_task TASK_ID...`` is a command-line client.
+tells which one was loaded. ``python -m feishu_task TASK_ID...`` (and ``python -m feishu_task
+move ...`` / ``delete ...``) is a command-line client.
 
 - Every failure raises a :class:`FeishuTaskError` subclass carrying the code, HTTP
   status, log id, retry advice and message of that very call (always from the
@@ -64,6 +68,8 @@ BASE_URL_LARK = "https://open.larksuite.com"
 
 MAX_TOKEN_LEN = 4096
 MAX_TASK_ID_LEN = 1024
+#: Room for a task id and its NUL: the buffer ``feishu_client_move`` / ``_delete`` write into.
+TASK_ID_SIZE = 128
 
 Text = Union[str, bytes]
 
@@ -193,6 +199,35 @@ _PROTOTYPES = {
     ),
 }
 
+#: The calls that start a task (library 0.3's move and delete): declared when the library
+#: has them, so that an older library (``$FEISHU_TASK_LIB``) still serves the rest; then
+#: :meth:`Client.move` and :meth:`Client.delete` raise ``NotImplementedError``.
+_WRITE_PROTOTYPES = {
+    "feishu_client_move": (
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,  # client
+            ctypes.c_char_p,  # token
+            ctypes.c_char_p,  # file_token
+            ctypes.c_char_p,  # file_type
+            ctypes.c_char_p,  # folder_token
+            ctypes.c_char_p,  # out_task_id: a buffer of TASK_ID_SIZE bytes
+            _error_p,  # err
+        ],
+    ),
+    "feishu_client_delete": (
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,  # client
+            ctypes.c_char_p,  # token
+            ctypes.c_char_p,  # file_token
+            ctypes.c_char_p,  # file_type
+            ctypes.c_char_p,  # out_task_id: a buffer of TASK_ID_SIZE bytes
+            _error_p,  # err
+        ],
+    ),
+}
+
 _lib, _loaded_from = _load_library()
 #: Where the library was loaded from: ``$FEISHU_TASK_LIB``, the bundled copy's path, or the
 #: name ``dlopen`` searched for.
@@ -201,7 +236,25 @@ for _name, (_restype, _argtypes) in _PROTOTYPES.items():
     _fn = getattr(_lib, _name)
     _fn.restype = _restype
     _fn.argtypes = _argtypes
+#: The write functions the library has, by name.
+_write_functions: Dict[str, Any] = {}
+for _name, (_restype, _argtypes) in _WRITE_PROTOTYPES.items():
+    _fn = getattr(_lib, _name, None)
+    if _fn is not None:
+        _fn.restype = _restype
+        _fn.argtypes = _argtypes
+        _write_functions[_name] = _fn
 del _name, _restype, _argtypes, _fn, _loaded_from
+
+
+def _write_function(name: str) -> Any:
+    fn = _write_functions.get(name)
+    if fn is None:
+        raise NotImplementedError(
+            f"feishu_task: the library loaded from {library_path} (version {version()}) has no "
+            f"{name}; the one bundled with this package has it"
+        )
+    return fn
 
 
 # --------------------------------------------------------------------------- values
@@ -267,8 +320,11 @@ class FeishuTaskError(Exception):
     Attributes: ``code`` (< 0 a local failure, see :class:`Code`; > 0 the platform's
     code), ``http_status`` (0 when no response arrived), ``log_id`` (quote it to Feishu
     support; "" if none), ``retry_after`` (seconds the platform advised waiting, 0.0 if
-    none), ``message``, ``kind`` ("platform", "timeout", "network", ...) and
-    ``last_status`` (for a wait that timed out or was cancelled: the last status seen).
+    none), ``message``, ``kind`` ("platform", "timeout", "network", ...),
+    ``last_status`` (for a wait that timed out or was cancelled: the last status seen) and
+    ``task_id`` (for :meth:`Client.move_and_wait` / :meth:`Client.delete_and_wait`: the id
+    of the task that was started when the wait for it failed; ``None`` otherwise, and when
+    the write itself failed).
     """
 
     kind = "error"
@@ -281,6 +337,7 @@ class FeishuTaskError(Exception):
         log_id: str = "",
         retry_after: float = 0.0,
         last_status: Status = Status.UNKNOWN,
+        task_id: Optional[str] = None,
     ) -> None:
         self.code = code
         self.message = message
@@ -288,6 +345,7 @@ class FeishuTaskError(Exception):
         self.log_id = log_id
         self.retry_after = retry_after
         self.last_status = last_status
+        self.task_id = task_id
         super().__init__(self._text())
 
     @property
@@ -324,6 +382,7 @@ class FeishuTaskError(Exception):
                 self.log_id,
                 self.retry_after,
                 int(self.last_status),
+                self.task_id,
             ),
         )
 
@@ -336,8 +395,9 @@ def _rebuild_error(
     log_id: str,
     retry_after: float,
     last_status: int,
+    task_id: Optional[str] = None,  # absent from pickles of versions before 0.3
 ) -> FeishuTaskError:
-    return cls(code, message, http_status, log_id, retry_after, Status(last_status))
+    return cls(code, message, http_status, log_id, retry_after, Status(last_status), task_id)
 
 
 class InvalidArgumentError(FeishuTaskError, ValueError):
@@ -623,6 +683,10 @@ class Client(_Owner):
     - ``log``: ``log(level: LogLevel, line: str)``, called on the calling thread for
       every HTTP attempt; an exception it raises is raised again by the call.
 
+    Calls: :meth:`task_check` and :meth:`wait` read a task's status; :meth:`move` and
+    :meth:`delete` start one (or finish at once), :meth:`move_and_wait` and
+    :meth:`delete_and_wait` start one and wait for it.
+
     Thread-safe; a context manager; :meth:`close` frees it once no call uses it.
     Raises :class:`InvalidArgumentError` for a bad setting.
     """
@@ -812,6 +876,164 @@ class Client(_Owner):
             raise failure
         return Status(status.value)
 
+    # ----------------------------------------------------------------- starting a task
+
+    def move(
+        self,
+        file_token: Text,
+        file_type: Text,
+        folder_token: Text,
+        token: Optional[Text] = None,
+    ) -> Optional[str]:
+        """Moves a file or folder into the folder ``folder_token``
+        (``POST /open-apis/drive/v1/files/{file_token}/move``).
+
+        Returns the id of the task the platform started (a folder: pass it to
+        :meth:`wait` or :meth:`task_check`), or ``None`` when the platform finished at
+        once (a file, or a folder already in place). Never ``""``.
+
+        - ``file_token``, ``folder_token``: the platform's tokens (non-empty visible
+          ASCII, at most 256 bytes each);
+        - ``file_type``: the type word of ``file_token``: ``"folder"``, ``"file"``,
+          ``"docx"``, ``"doc"``, ``"sheet"``, ``"bitable"``, ``"mindnote"``,
+          ``"slides"``, ``"shortcut"``... (lowercase ASCII letters and ``_``, at most
+          32 bytes; any such word is sent);
+        - ``token``: as for :meth:`task_check` (``None``: the client's managed token).
+
+        Bad input raises :class:`InvalidArgumentError` (a ``ValueError``) and sends
+        nothing; a failure raises a :class:`FeishuTaskError` subclass, e.g.
+        :class:`PlatformError` 1061003 not found, 1061004 forbidden, 1062507 more than
+        1,500 items in the folder, 99991403 monthly quota spent.
+
+        The platform allows these writes no concurrency and 5 per second per token: the
+        client's calls with one token take turns (in arrival order, within the client's
+        ``timeout``), and its "retry later" (1061045) is waited out and retried until
+        that deadline. A write is never sent twice when the first may have been applied:
+        after a reset, a timeout or a 5xx once the request was sent, the error's
+        ``message`` says "the operation may have been applied: check before repeating
+        it". If the ``log`` callback raised during a write that succeeded, its exception
+        is raised with the task id (or ``None``) in its ``task_id`` attribute.
+        """
+        args = (
+            _c_text(file_token, "file_token"),
+            _c_text(file_type, "file_type"),
+            _c_text(folder_token, "folder_token"),
+        )
+        return self._write("feishu_client_move", token, args)
+
+    def delete(
+        self,
+        file_token: Text,
+        file_type: Text,
+        token: Optional[Text] = None,
+    ) -> Optional[str]:
+        """Deletes a file or folder: it goes to the recycle bin
+        (``DELETE /open-apis/drive/v1/files/{file_token}?type={file_type}``).
+
+        Returns the task id of a folder's delete (asynchronous), or ``None`` when the
+        platform finished at once (anything else). Inputs, write limits, write safety and
+        errors are those of :meth:`move`; :class:`PlatformError` 1061007 means the item
+        was already deleted.
+        """
+        args = (_c_text(file_token, "file_token"), _c_text(file_type, "file_type"))
+        return self._write("feishu_client_delete", token, args)
+
+    def move_and_wait(
+        self,
+        file_token: Text,
+        file_type: Text,
+        folder_token: Text,
+        token: Optional[Text] = None,
+        timeout: float = 60.0,
+        progress: Optional[ProgressFunction] = None,
+        cancel: Optional[Cancel] = None,
+    ) -> Status:
+        """:meth:`move`, then :meth:`wait` for the task it started; returns the task's
+        final status (``SUCCESS`` or ``FAIL``), or ``SUCCESS`` when the move was done
+        at once (no poll, ``progress`` not called).
+
+        ``timeout``, ``progress`` and ``cancel`` are :meth:`wait`'s and bound the wait;
+        the move itself is bounded by the client's ``timeout``. They are checked before
+        anything is sent: a bad one raises, and a ``cancel`` already triggered raises
+        :class:`CancelledError`, without moving anything. An exception raised by the
+        wait (a timeout, a cancel, ``progress``'s own) carries the started task's id in
+        its ``task_id`` attribute, so that the wait can be resumed with :meth:`wait`.
+        """
+        args = (
+            _c_text(file_token, "file_token"),
+            _c_text(file_type, "file_type"),
+            _c_text(folder_token, "folder_token"),
+        )
+        return self._write_and_wait("feishu_client_move", token, args, timeout, progress, cancel)
+
+    def delete_and_wait(
+        self,
+        file_token: Text,
+        file_type: Text,
+        token: Optional[Text] = None,
+        timeout: float = 60.0,
+        progress: Optional[ProgressFunction] = None,
+        cancel: Optional[Cancel] = None,
+    ) -> Status:
+        """:meth:`delete`, then :meth:`wait` for the task it started: as
+        :meth:`move_and_wait`."""
+        args = (_c_text(file_token, "file_token"), _c_text(file_type, "file_type"))
+        return self._write_and_wait("feishu_client_delete", token, args, timeout, progress, cancel)
+
+    def _write(self, name: str, token: Optional[Text], args: Tuple[bytes, ...]) -> Optional[str]:
+        """Calls the write function ``name`` with ``args`` between the token and the
+        task id buffer; the task id, or ``None`` (done at once)."""
+        fn = _write_function(name)
+        tok = None if token is None else _c_text(token, "token")
+        out = ctypes.create_string_buffer(TASK_ID_SIZE)
+        err = _FeishuError()
+        handle, ptr = self._acquire()
+        try:
+            rc = fn(ptr, tok, *args, out, ctypes.byref(err))
+        finally:
+            handle.release()
+        failure = _error(err, rc) if rc != Code.OK else None
+        task_id = None if failure is not None else (out.value.decode("utf-8", "replace") or None)
+        try:
+            self._raise_callback_error(failure)
+        except BaseException as e:
+            if failure is None:  # the write was done: the caller must still learn its task
+                _set_task_id(e, task_id)
+            raise
+        if failure is not None:
+            raise failure
+        return task_id
+
+    def _write_and_wait(
+        self,
+        name: str,
+        token: Optional[Text],
+        args: Tuple[bytes, ...],
+        timeout: float,
+        progress: Optional[ProgressFunction],
+        cancel: Optional[Cancel],
+    ) -> Status:
+        # What the wait would reject, rejected before the write is sent.
+        if _ms(timeout, "timeout") == 0:
+            raise _invalid(f"timeout is {timeout} s; more than 0 is needed; nothing was sent")
+        if cancel is not None and not isinstance(cancel, Cancel):
+            raise TypeError("cancel must be a feishu_task.Cancel")
+        if progress is not None and not callable(progress):
+            raise TypeError("progress must be callable")
+        if cancel is not None:
+            if cancel._handle.closed:
+                raise ValueError("Cancel is closed")
+            if cancel.triggered:
+                raise CancelledError(Code.CANCELLED, "cancelled before the write; nothing was sent")
+        task_id = self._write(name, token, args)
+        if task_id is None:
+            return Status.SUCCESS
+        try:
+            return self.wait(task_id, token, timeout=timeout, progress=progress, cancel=cancel)
+        except BaseException as e:
+            _set_task_id(e, task_id)
+            raise
+
     # ----------------------------------------------------------------- lifetime
 
     def close(self) -> None:
@@ -839,6 +1061,15 @@ class Client(_Owner):
         if exc is not None:
             exc.__context__ = failure
             raise exc
+
+
+def _set_task_id(exc: BaseException, task_id: Optional[str]) -> None:
+    """Gives ``exc`` the ``task_id`` of the task a write started (best effort: an
+    exception that takes no attributes is raised as it is)."""
+    try:
+        exc.task_id = task_id  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - e.g. __slots__
+        pass
 
 
 def _status(value: int) -> Status:
