@@ -8,6 +8,9 @@
  *                                                    std::chrono::seconds(10)));
  *   try {
  *       feishu::Status s = client.task_check(token, task_id);
+ *       // Start a task: its id, or std::nullopt when the platform finished at once.
+ *       std::optional<std::string> id = client.move(token, file_token, "folder", folder_token);
+ *       s = client.remove_and_wait(token, file_token, "folder", std::chrono::minutes(1));
  *   } catch (const feishu::Error &e) {
  *       std::cerr << e.what() << " (log id " << e.log_id() << ")\n";
  *   }

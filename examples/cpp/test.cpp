@@ -1035,20 +1035,22 @@ void test_write_invalid_input()
 }
 
 // Eight threads, one client, one token: the client never lets two writes
-// overlap nor more than 5 start in a second, so the platform never answers
-// 1061045 (no concurrency, 5 per second).
+// overlap, so the platform never answers 1061045 (no concurrency, 5 per second).
+//
+// Each write is held 300 ms, so five take longer than the platform's second
+// and the sixth starts after it: this checks the no-overlap rule. The
+// client's own 5-per-second pacing (with quicker writes) is checked by the Go
+// tests only: it counts starts on the client, the platform arrivals, and
+// under valgrind the first write of a burst (code run for the first time)
+// can arrive so late that the sixth, started a second after it, arrives
+// within the platform's second (1061045, then retried).
 void test_write_threads_one_token()
 {
-    MockDrive latency("write_ms=40");
+    MockDrive latency("write_ms=300");
     feishu::Options o = base_options();
     o.timeouts(2s, 20s);
     const feishu::Client c(o);
     const std::string tok = "t-SECRET-cpp-lane";
-    // A connection in the pool first: the client paces the writes' starts, the
-    // platform their arrivals, and a first write that also has to connect
-    // (slowly, under valgrind) arrives late enough for the sixth, started a
-    // second after it on the warm connection, to arrive within the second.
-    CHECK(c.task_check(tok, "success") == Status::Success);
     const long writes = stat("writes");
     const long conflicts = stat("write_conflicts");
     const long limited = stat("write_rate_limited");
@@ -1079,7 +1081,8 @@ void test_write_threads_one_token()
     CHECKM(stat("write_conflicts") == conflicts && stat("write_rate_limited") == limited,
            "1061045 for " << stat("write_conflicts") - conflicts << " overlapping and "
                           << stat("write_rate_limited") - limited << " too fast writes");
-    CHECKM(took >= 900, n << " writes took " << took << " ms; want >= ~1 s at 5 per second");
+    CHECKM(took >= n * 300 - 100, n << " writes took " << took << " ms; want >= ~" << n * 300
+                                     << " ms, one at a time");
 }
 
 void test_write_retry_later()

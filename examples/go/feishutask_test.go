@@ -1224,3 +1224,56 @@ func TestWriteWithManagedToken(t *testing.T) {
 		t.Errorf("Delete with the managed token = %q, %v", id, err)
 	}
 }
+
+// ExampleClient_MoveAndWait moves a folder and waits for its task (not run:
+// it needs a real token).
+func ExampleClient_MoveAndWait() {
+	client, err := feishutask.NewClient(feishutask.WithCallTimeout(10 * time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	token := "t-your-token"
+	taskID, status, err := client.MoveAndWait(ctx, token, "fldcnSource", "folder", "fldcnTarget",
+		func(p feishutask.Progress) { fmt.Println("poll", p.Polls, p.Status) })
+	var apiErr *feishutask.APIError
+	switch {
+	case err == nil:
+		fmt.Println("moved:", status) // success, or fail (the task failed)
+	case taskID != "":
+		// The move started, only the wait failed: do not move again, resume.
+		status, err = client.Wait(context.Background(), token, taskID, nil)
+		fmt.Println("moved:", status, err)
+	case errors.As(err, &apiErr) && strings.Contains(apiErr.Message, "may have been applied"):
+		fmt.Println("unknown outcome: check the folder before moving it again; log id", apiErr.LogID)
+	default:
+		fmt.Println("not moved:", err)
+	}
+}
+
+// ExampleClient_Delete starts a delete and waits only when the platform
+// answers with a task id (a folder).
+func ExampleClient_Delete() {
+	client, err := feishutask.NewClient()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+
+	ctx := context.Background()
+	taskID, err := client.Delete(ctx, "t-your-token", "doxcnFile", "docx")
+	switch {
+	case err != nil:
+		fmt.Println("not deleted:", err) // 1061007: already deleted
+	case taskID == "":
+		fmt.Println("deleted") // done at once
+	default:
+		status, err := client.Wait(ctx, "t-your-token", taskID, nil)
+		fmt.Println("deleted:", status, err)
+	}
+}
