@@ -231,6 +231,59 @@ fn cpp_example_prints_statuses_errors_and_progress() {
     );
     assert_eq!(server.token_fetches_for("cli_cpp_example"), 1);
 
+    // Starting the task: a move or delete done at once, a folder's task id waited for.
+    let out = run(&exe, &["--delete", "docx", "doxA", "doxB"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout.contains("doxA: deleted (done at once)")
+            && stdout.contains("doxB: deleted (done at once)"),
+        "{stdout}"
+    );
+    let out = run(
+        &exe,
+        &["--wait", "10", "--move", "folder", "fldDest", "fldA"],
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    let task_id = server.task_ids().pop().expect("a folder task");
+    assert!(
+        stdout.contains(&format!("fldA: task {task_id} started")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{task_id}: poll 1 at ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("{task_id}: success")), "{stdout}");
+    let moved = server
+        .write_requests()
+        .into_iter()
+        .find(|r| r.file_token().as_deref() == Some("fldA"))
+        .expect("the move");
+    assert!(
+        moved.body_str().is_some_and(|b| b.contains("fldDest")),
+        "{:?}",
+        moved.body_str()
+    );
+    // Failures: the platform's code, or a write that may have been applied.
+    let out = run(
+        &exe,
+        &["--move", "folder", "fldDest", "err-1061004", "reset"],
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stdout.contains("err-1061004: error 1061004"), "{stdout}");
+    assert!(
+        stdout.contains("reset: error -2") && stdout.contains("may have been applied"),
+        "{stdout}"
+    );
+    assert_eq!(server.writes_for("reset"), 1);
+    let out = run(&exe, &["--move", "folder", "fldDest"], &env);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+
     // A bad base URL is reported before any call.
     let out = run(
         &exe,

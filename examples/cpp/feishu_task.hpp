@@ -8,6 +8,9 @@
  *                                                    std::chrono::seconds(10)));
  *   try {
  *       feishu::Status s = client.task_check(token, task_id);
+ *       // Start a task: its id, or std::nullopt when the platform finished at once.
+ *       std::optional<std::string> id = client.move(token, file_token, "folder", folder_token);
+ *       s = client.remove_and_wait(token, file_token, "folder", std::chrono::minutes(1));
  *   } catch (const feishu::Error &e) {
  *       std::cerr << e.what() << " (log id " << e.log_id() << ")\n";
  *   }
@@ -148,6 +151,23 @@ public:
     std::string_view description() const noexcept { return feishu_strerror(raw_.code); }
     /** For a wait that timed out or was cancelled: the last status seen (Process or Unknown). */
     Status last_status() const noexcept { return last_status_; }
+    /**
+     * For move_and_wait / remove_and_wait whose wait failed after the operation
+     * had started: the task id (wait() on it resumes waiting; do not start the
+     * operation again). Empty otherwise. Valid while *this lives.
+     */
+    std::string_view task_id() const noexcept { return task_id_; }
+
+    /** A copy that also carries the task id of a started operation (cut to FEISHU_TASK_ID_SIZE - 1 bytes). */
+    ErrorInfo with_task_id(std::string_view task_id) const noexcept
+    {
+        ErrorInfo copy(*this);
+        const std::size_t n = task_id.size() < sizeof copy.task_id_ - 1 ? task_id.size()
+                                                                         : sizeof copy.task_id_ - 1;
+        std::memcpy(copy.task_id_, task_id.data(), n);
+        copy.task_id_[n] = '\0';
+        return copy;
+    }
 
     bool ok() const noexcept { return raw_.code == FEISHU_OK; }
     bool is_platform() const noexcept { return raw_.code > 0; }
@@ -162,7 +182,7 @@ public:
     /** The FeishuError as the library filled it. */
     const FeishuError &raw() const noexcept { return raw_; }
 
-    /** One line: "message (code N: description) [HTTP s] [log id x] [retry after N ms]". */
+    /** One line: "message (code N: description) [HTTP s] [log id x] [retry after N ms] [task id t]". */
     std::string to_string() const
     {
         std::string s(message());
@@ -180,12 +200,18 @@ public:
         }
         if (raw_.retry_after_ms != 0)
             s += " [retry after " + std::to_string(raw_.retry_after_ms) + " ms]";
+        if (task_id_[0] != '\0') {
+            s += " [task id ";
+            s += task_id_;
+            s += "]";
+        }
         return s;
     }
 
 private:
     FeishuError raw_;
     Status last_status_ = Status::Unknown;
+    char task_id_[FEISHU_TASK_ID_SIZE] = {};
 };
 
 /** A failure of the library, thrown by the throwing API. */
@@ -201,6 +227,7 @@ public:
     std::string_view message() const noexcept { return info_.message(); }
     std::string_view description() const noexcept { return info_.description(); }
     Status last_status() const noexcept { return info_.last_status(); }
+    std::string_view task_id() const noexcept { return info_.task_id(); }
     bool is_platform() const noexcept { return info_.is_platform(); }
     bool is_invalid_argument() const noexcept { return info_.is_invalid_argument(); }
     bool is_network() const noexcept { return info_.is_network(); }
@@ -631,11 +658,256 @@ public:
         }
     }
 
+    /*
+     * Starting the task: move and remove (feishu_client_move, feishu_client_delete).
+     *
+     * Each returns the task id of an asynchronous operation (a folder: pass it to
+     * wait() or task_check()), or std::nullopt when the platform finished at once
+     * (a file, or a folder already in place). An empty token means the client's
+     * managed tenant_access_token. `file_type` is the platform's type word of
+     * `file_token` ("folder", "file", "docx", "doc", "sheet", "bitable",
+     * "mindnote", "slides", "shortcut", ...: lowercase ASCII letters and '_', at
+     * most 32 bytes); the tokens are non-empty visible ASCII, at most 256 bytes.
+     *
+     * Write limits: the platform allows these calls no concurrency and 5 per
+     * second. The client keeps them: two writes with the same token never
+     * overlap (a later one waits its turn, in arrival order, on any thread), at
+     * most 5 start per second per token, and the platform's 1061045 ("retry
+     * later") is waited out and retried, all within the client's call timeout
+     * (a write that could not start by then is is_timeout(), unsent).
+     * task_check() and wait() are never held back by writes.
+     *
+     * Write safety: a write is never sent twice when the first may have been
+     * applied. A failure once the request was sent (a timeout while waiting for
+     * the answer, a reset, a 5xx such as an HTML 502 or 1061001) has a message
+     * saying "the operation may have been applied: check before repeating it".
+     *
+     * Errors (feishu::Error, or the ErrorInfo of the try_* forms):
+     * is_invalid_argument() for bad input (also an embedded NUL; nothing sent),
+     * is_platform() with the platform's code (1061002 params error, 1061003 not
+     * found, 1061004 forbidden, 1061007 already deleted, 1061045 retry later
+     * when the deadline ran out, 1062501 no permission, 1062507 more than 1,500
+     * items in the folder, 99991400 rate limited, 99991403 monthly quota spent,
+     * ...), is_network(), is_timeout(), is_http(), is_protocol() (also a task id
+     * that does not fit FEISHU_TASK_ID_SIZE: the platform accepted the
+     * operation, and the message quotes the id).
+     */
+
+    /** Moves `file_token` into the folder `folder_token`; its task id, or std::nullopt (done at once). Throws feishu::Error. */
+    std::optional<std::string> move(std::string_view token, std::string_view file_token,
+                                    std::string_view file_type,
+                                    std::string_view folder_token) const
+    {
+        ErrorInfo error;
+        std::optional<std::string> id = write_impl(token, file_token, file_type, &folder_token, error);
+        if (!error.ok())
+            throw Error(error);
+        return id;
+    }
+
+    /** Deletes `file_token` (to the recycle bin); its task id (a folder), or std::nullopt (done at once). Throws feishu::Error. */
+    std::optional<std::string> remove(std::string_view token, std::string_view file_token,
+                                      std::string_view file_type) const
+    {
+        ErrorInfo error;
+        std::optional<std::string> id = write_impl(token, file_token, file_type, nullptr, error);
+        if (!error.ok())
+            throw Error(error);
+        return id;
+    }
+
+    /** move without exceptions: `*r` is the task id or std::nullopt. */
+    Result<std::optional<std::string>> try_move(std::string_view token, std::string_view file_token,
+                                                std::string_view file_type,
+                                                std::string_view folder_token) const noexcept
+    {
+        return try_write(token, file_token, file_type, &folder_token);
+    }
+
+    /** remove without exceptions: `*r` is the task id or std::nullopt. */
+    Result<std::optional<std::string>> try_remove(std::string_view token,
+                                                  std::string_view file_token,
+                                                  std::string_view file_type) const noexcept
+    {
+        return try_write(token, file_token, file_type, nullptr);
+    }
+
+    /**
+     * move, then, for an asynchronous move, wait() until the task has finished.
+     * Returns Status::Success (also when the move was done at once) or
+     * Status::Fail (the task failed). `timeout`, `cancel` and `progress` are the
+     * wait's (the move itself is bounded by the client's call timeout; a
+     * timeout <= 0 is is_invalid_argument() before anything is sent).
+     *
+     * Throws feishu::Error: the move's failure (task_id() empty), or the
+     * wait's once the move has started (task_id() holds the task id, so that
+     * wait() can resume; do not move again). An exception thrown by `progress`
+     * is rethrown as itself.
+     */
+    Status move_and_wait(std::string_view token, std::string_view file_token,
+                         std::string_view file_type, std::string_view folder_token,
+                         std::chrono::milliseconds timeout, const Cancel *cancel = nullptr,
+                         Progress progress = {}) const
+    {
+        return and_wait(token, file_token, file_type, &folder_token, timeout, cancel, progress);
+    }
+
+    /** remove, then, for a folder, wait() until the task has finished; as move_and_wait. */
+    Status remove_and_wait(std::string_view token, std::string_view file_token,
+                           std::string_view file_type, std::chrono::milliseconds timeout,
+                           const Cancel *cancel = nullptr, Progress progress = {}) const
+    {
+        return and_wait(token, file_token, file_type, nullptr, timeout, cancel, progress);
+    }
+
+    /** move_and_wait without exceptions (error().task_id() as there; a throwing progress counts as a cancel). */
+    Result<Status> try_move_and_wait(std::string_view token, std::string_view file_token,
+                                     std::string_view file_type, std::string_view folder_token,
+                                     std::chrono::milliseconds timeout,
+                                     const Cancel *cancel = nullptr,
+                                     Progress progress = {}) const noexcept
+    {
+        return try_and_wait(token, file_token, file_type, &folder_token, timeout, cancel,
+                            progress);
+    }
+
+    /** remove_and_wait without exceptions. */
+    Result<Status> try_remove_and_wait(std::string_view token, std::string_view file_token,
+                                       std::string_view file_type,
+                                       std::chrono::milliseconds timeout,
+                                       const Cancel *cancel = nullptr,
+                                       Progress progress = {}) const noexcept
+    {
+        return try_and_wait(token, file_token, file_type, nullptr, timeout, cancel, progress);
+    }
+
     /** The C handle (NULL once moved from). */
     const FeishuClient *get() const noexcept { return raw_; }
 
 private:
     explicit Client(FeishuClient *raw) noexcept : raw_(raw) {}
+
+    /* A move (folder_token != nullptr) or a delete: the task id, or nullopt for
+     * "done at once" and for a failure (then `error` says which). */
+    std::optional<std::string> write_impl(std::string_view token, std::string_view file_token,
+                                          std::string_view file_type,
+                                          const std::string_view *folder_token,
+                                          ErrorInfo &error) const
+    {
+        std::string tok, file, type, folder;
+        const char *bad = nullptr;
+        if (!detail::c_copy(token, tok))
+            bad = "token contains a NUL byte; nothing was sent";
+        else if (!detail::c_copy(file_token, file))
+            bad = "file_token contains a NUL byte; nothing was sent";
+        else if (!detail::c_copy(file_type, type))
+            bad = "file_type contains a NUL byte; nothing was sent";
+        else if (folder_token != nullptr && !detail::c_copy(*folder_token, folder))
+            bad = "folder_token contains a NUL byte; nothing was sent";
+        if (bad != nullptr) {
+            error = ErrorInfo::local(FEISHU_ERR_INVALID_ARGUMENT, bad);
+            return std::nullopt;
+        }
+        char out[FEISHU_TASK_ID_SIZE] = {};
+        FeishuError err = FeishuError();
+        const char *ctoken = token.empty() ? nullptr : tok.c_str();
+        const std::int32_t rc =
+            folder_token != nullptr
+                ? feishu_client_move(raw_, ctoken, file.c_str(), type.c_str(), folder.c_str(),
+                                     out, &err)
+                : feishu_client_delete(raw_, ctoken, file.c_str(), type.c_str(), out, &err);
+        if (rc != FEISHU_OK) {
+            err.code = rc;
+            error = ErrorInfo(err);
+            return std::nullopt;
+        }
+        out[sizeof out - 1] = '\0';
+        if (out[0] == '\0')
+            return std::nullopt;
+        return std::string(out);
+    }
+
+    Result<std::optional<std::string>> try_write(std::string_view token,
+                                                 std::string_view file_token,
+                                                 std::string_view file_type,
+                                                 const std::string_view *folder_token) const noexcept
+    {
+        try {
+            ErrorInfo error;
+            std::optional<std::string> id =
+                write_impl(token, file_token, file_type, folder_token, error);
+            if (!error.ok())
+                return error;
+            return Result<std::optional<std::string>>(std::move(id));
+        } catch (...) { // std::bad_alloc from a string copy
+            return ErrorInfo::local(FEISHU_ERR_INTERNAL, "out of memory");
+        }
+    }
+
+    /* The write, then the wait: `status` on success, else `error` (with the task id
+     * once the operation has started) and perhaps `thrown` (from progress). */
+    Status and_wait_impl(std::string_view token, std::string_view file_token,
+                         std::string_view file_type, const std::string_view *folder_token,
+                         std::chrono::milliseconds timeout, const Cancel *cancel,
+                         const Progress &progress, ErrorInfo &error,
+                         std::exception_ptr &thrown) const
+    {
+        if (detail::ms32(timeout) == 0) { // checked before the write is sent
+            error = ErrorInfo::local(FEISHU_ERR_INVALID_ARGUMENT,
+                                     "the wait's timeout must be at least 1 ms; nothing was sent");
+            return Status::Unknown;
+        }
+        const std::optional<std::string> id =
+            write_impl(token, file_token, file_type, folder_token, error);
+        if (!error.ok())
+            return Status::Unknown;
+        if (!id)
+            return Status::Success; // done at once
+        const Status status = wait_impl(token, *id, timeout, cancel, progress, error, thrown);
+        if (!error.ok())
+            error = error.with_task_id(*id);
+        return status;
+    }
+
+    Status and_wait(std::string_view token, std::string_view file_token,
+                    std::string_view file_type, const std::string_view *folder_token,
+                    std::chrono::milliseconds timeout, const Cancel *cancel,
+                    const Progress &progress) const
+    {
+        ErrorInfo error;
+        std::exception_ptr thrown;
+        const Status status = and_wait_impl(token, file_token, file_type, folder_token, timeout,
+                                            cancel, progress, error, thrown);
+        if (thrown)
+            std::rethrow_exception(thrown);
+        if (!error.ok())
+            throw Error(error);
+        return status;
+    }
+
+    Result<Status> try_and_wait(std::string_view token, std::string_view file_token,
+                                std::string_view file_type, const std::string_view *folder_token,
+                                std::chrono::milliseconds timeout, const Cancel *cancel,
+                                const Progress &progress) const noexcept
+    {
+        try {
+            ErrorInfo error;
+            std::exception_ptr thrown;
+            const Status status = and_wait_impl(token, file_token, file_type, folder_token,
+                                                timeout, cancel, progress, error, thrown);
+            if (thrown) {
+                FeishuError raw = error.raw();
+                std::snprintf(raw.message, sizeof raw.message,
+                              "the progress callback threw an exception; the wait was stopped");
+                return ErrorInfo(raw, error.last_status()).with_task_id(error.task_id());
+            }
+            if (!error.ok())
+                return error;
+            return status;
+        } catch (...) {
+            return ErrorInfo::local(FEISHU_ERR_INTERNAL, "out of memory");
+        }
+    }
 
     static bool strings(std::string_view token, std::string_view task_id, std::string &tok,
                         std::string &id, ErrorInfo &error)

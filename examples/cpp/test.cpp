@@ -21,6 +21,10 @@
 #include <utility>
 #include <vector>
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "feishu_task.hpp"
 
 namespace {
@@ -744,6 +748,419 @@ void test_rate_limit()
     }
 }
 
+// ---- Starting the task: move and remove (the mock's drive writes, tests/support/drive.rs) ----
+
+// One HTTP/1.0 request to the mock server's admin endpoints (the server closes
+// the connection after the answer); the body of the answer, "" on any failure.
+std::string mock_http(const char *method, const std::string &path_and_query)
+{
+    const std::string prefix = "http://";
+    if (g_base_url.compare(0, prefix.size(), prefix) != 0)
+        return "";
+    const std::string hostport = g_base_url.substr(prefix.size());
+    const std::size_t colon = hostport.rfind(':');
+    if (colon == std::string::npos)
+        return "";
+    std::string host = hostport.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    const std::string port = hostport.substr(colon + 1);
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo *found = nullptr;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr)
+        return "";
+    const int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+    if (fd < 0 || connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(found);
+        return "";
+    }
+    freeaddrinfo(found);
+    const std::string request = std::string(method) + " " + path_and_query +
+                                " HTTP/1.0\r\nHost: " + hostport +
+                                "\r\nContent-Length: 0\r\n\r\n";
+    std::size_t sent = 0;
+    while (sent < request.size()) {
+        const ssize_t n = send(fd, request.data() + sent, request.size() - sent, 0);
+        if (n <= 0)
+            break;
+        sent += static_cast<std::size_t>(n);
+    }
+    std::string response;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            break;
+        response.append(buf, static_cast<std::size_t>(n));
+    }
+    close(fd);
+    const std::size_t body = response.find("\r\n\r\n");
+    if (response.compare(0, 12, "HTTP/1.1 200") != 0 && response.compare(0, 12, "HTTP/1.0 200") != 0)
+        return "";
+    return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// One number of GET /_mock/stats ("writes", "write_conflicts", ...); -1 if missing.
+long stat(const char *name)
+{
+    const std::string stats = mock_http("GET", "/_mock/stats");
+    const std::string key = std::string("\"") + name + "\":";
+    const std::size_t at = stats.find(key);
+    if (at == std::string::npos)
+        return -1;
+    return std::strtol(stats.c_str() + at + key.size(), nullptr, 10);
+}
+
+// The recorded moves and deletes of a file token (one without characters that
+// need percent-encoding), from GET /_mock/requests.
+int writes_for(const std::string &file_token)
+{
+    const std::string requests = mock_http("GET", "/_mock/requests");
+    const std::string path = "\"path\":\"/open-apis/drive/v1/files/" + file_token;
+    int n = 0;
+    for (const std::string &needle : {"\"method\":\"POST\"," + path + "/move\"",
+                                      "\"method\":\"DELETE\"," + path + "\""})
+        for (std::size_t at = requests.find(needle); at != std::string::npos;
+             at = requests.find(needle, at + 1))
+            n++;
+    return n;
+}
+
+// Sets the mock's drive settings until the object goes (then the defaults: task
+// 300 ms, write 20 ms, 5 writes per second).
+struct MockDrive {
+    explicit MockDrive(const std::string &query)
+    {
+        CHECKM(mock_http("POST", "/_mock/drive?" + query) == "{\"ok\":true}", query);
+    }
+    ~MockDrive() { mock_http("POST", "/_mock/drive?task_ms=300&write_ms=20&write_limit=5"); }
+    MockDrive(const MockDrive &) = delete;
+    MockDrive &operator=(const MockDrive &) = delete;
+};
+
+bool is_task_id(const std::optional<std::string> &id)
+{
+    return id && id->size() == 19 && id->find_first_not_of("0123456789") == std::string::npos;
+}
+
+const char *const APPLIED = "may have been applied";
+
+void test_write_at_once_and_async()
+{
+    const feishu::Client c = client();
+    // Two tokens, at most 5 writes each: none waits for the 5-per-second limit.
+    std::string tok = "t-SECRET-cpp-write";
+    const long writes = stat("writes");
+    CHECK(writes >= 0);
+
+    // Files, and a folder already in place: done at once (std::nullopt).
+    CHECK(c.move(tok, "doxCppFile", "docx", "fldCppTarget") == std::nullopt);
+    CHECK(c.move(tok, "fldCpp-inplace", "folder", "fldCppTarget") == std::nullopt);
+    CHECK(c.remove(tok, "shtCppFile", "sheet") == std::nullopt);
+    const feishu::Result<std::optional<std::string>> r = c.try_move(tok, "boxCppFile", "file", "fldCppTarget");
+    CHECK(r && *r == std::nullopt && r.error().ok());
+
+    // A folder: a task id that task_check and wait see.
+    tok = "t-SECRET-cpp-write-folder";
+    const std::optional<std::string> id = c.move(tok, "fldCppSource", "folder", "fldCppTarget");
+    CHECKM(is_task_id(id), id.value_or("nullopt"));
+    if (id) {
+        CHECK(c.task_check(tok, *id) == Status::Process);
+        CHECK(c.wait(tok, *id, 20s) == Status::Success);
+    }
+    const std::string requests = mock_http("GET", "/_mock/requests");
+    CHECKM(has(requests, "\"path\":\"/open-apis/drive/v1/files/fldCppSource/move\"") &&
+               has(requests, "{\\\"type\\\":\\\"folder\\\",\\\"folder_token\\\":\\\"fldCppTarget\\\"}"),
+           requests.substr(0, 2000));
+    const feishu::Result<std::optional<std::string>> d = c.try_remove(tok, "fldCppSource", "folder");
+    CHECKM(d && is_task_id(*d) && *d != id, d.error().to_string());
+    CHECKM(has(mock_http("GET", "/_mock/requests"),
+               "\"method\":\"DELETE\",\"path\":\"/open-apis/drive/v1/files/fldCppSource\","
+               "\"raw_query\":\"type=folder\""),
+           "no DELETE ?type=folder recorded");
+    if (d && *d)
+        CHECK(c.try_wait(tok, **d, 20s).value_or(Status::Unknown) == Status::Success);
+    CHECKM(stat("writes") - writes == 6, stat("writes") - writes << " writes");
+}
+
+void test_write_and_wait()
+{
+    const feishu::Client c = client();
+    const std::string tok = "t-SECRET-cpp-and-wait";
+    std::vector<Status> seen;
+    auto record_poll = [&](Status st, std::uint32_t, std::chrono::milliseconds) {
+        seen.push_back(st);
+        return false;
+    };
+    CHECK(c.move_and_wait(tok, "fldCppMoveWait", "folder", "fldCppTarget", 20s, nullptr, record_poll) ==
+          Status::Success);
+    CHECKM(seen.size() >= 2 && seen.front() == Status::Process && seen.back() == Status::Success,
+           seen.size() << " polls");
+    seen.clear();
+    // Done at once: success, no poll.
+    CHECK(c.move_and_wait(tok, "boxCppMoveWait", "file", "fldCppTarget", 20s, nullptr, record_poll) ==
+          Status::Success);
+    CHECK(c.remove_and_wait(tok, "boxCppMoveWait", "file", 20s, nullptr, record_poll) == Status::Success);
+    CHECK(seen.empty());
+    CHECK(c.remove_and_wait(tok, "fldCppMoveWait", "folder", 20s) == Status::Success);
+    // A task that fails: its status, no exception (as wait).
+    CHECK(c.remove_and_wait(tok, "fldCpp-task-fail", "folder", 20s) == Status::Fail);
+    const feishu::Result<Status> f = c.try_move_and_wait(tok, "fldCpp-task-fail-2", "folder", "fldCppTarget", 20s);
+    CHECK(f && *f == Status::Fail);
+    // The start fails: the write's error, no task id.
+    auto e = error_of([&] { c.move_and_wait(tok, "err-1061003-cpp-and-wait", "folder", "fldCppTarget", 20s); });
+    CHECKM(e && e->code() == 1061003 && e->task_id().empty() && !e->log_id().empty(),
+           (e ? e->what() : "no error"));
+
+    // The wait runs out after the task started: the task id comes with the error,
+    // and wait() resumes with it.
+    {
+        MockDrive slow("task_ms=1500");
+        e = error_of([&] { c.move_and_wait(tok, "fldCppSlow", "folder", "fldCppTarget", 400ms); });
+        CHECKM(e && e->is_timeout() && e->last_status() == Status::Process &&
+                   is_task_id(std::string(e->task_id())) && has(e->what(), "[task id "),
+               (e ? e->what() : "no error"));
+        if (e && !e->task_id().empty())
+            CHECK(c.wait(tok, e->task_id(), 20s) == Status::Success);
+        CHECK(writes_for("fldCppSlow") == 1);
+        // Without exceptions, and a cancel: the same.
+        const feishu::Cancel cancel;
+        cancel.trigger();
+        const feishu::Result<Status> r =
+            c.try_remove_and_wait(tok, "fldCppSlow", "folder", 20s, &cancel);
+        CHECKM(!r && r.error().is_cancelled() && is_task_id(std::string(r.error().task_id())),
+               r.error().to_string());
+        // A progress callback that throws: rethrown as itself by the throwing form.
+        bool rethrown = false;
+        try {
+            c.move_and_wait(tok, "fldCppSlow2", "folder", "fldCppTarget", 20s, nullptr,
+                            [](Status, std::uint32_t, std::chrono::milliseconds) -> bool {
+                                throw std::logic_error("boom from progress");
+                            });
+        } catch (const std::logic_error &) {
+            rethrown = true;
+        } catch (...) {
+        }
+        CHECK(rethrown);
+    }
+}
+
+void test_write_errors()
+{
+    const feishu::Client c = client();
+    const struct {
+        std::int32_t code;
+        int http;
+    } codes[] = {{1061002, 400}, {1061003, 404}, {1061004, 403}, {1061007, 400},
+                 {1062501, 403}, {1062507, 400}, {99991403, 400}};
+    for (const auto &k : codes) {
+        // A token per code: these writes never wait for each other's turn.
+        const std::string tok = "t-SECRET-cpp-code-" + std::to_string(k.code);
+        const std::string file = "err-" + std::to_string(k.code) + "-cpp";
+        auto e = error_of([&] { c.move(tok, file, "folder", "fldCppTarget"); });
+        CHECKM(e && e->code() == k.code && e->http_status() == k.http && e->is_platform() &&
+                   !e->log_id().empty() && !e->message().empty() &&
+                   has(e->what(), std::to_string(k.code)) && !has(e->what(), "SECRET"),
+               file << ": " << (e ? e->what() : "no error"));
+        const feishu::Result<std::optional<std::string>> r = c.try_remove(tok, file, "file");
+        CHECKM(!r && r.error().code() == k.code && r.error().http_status() == k.http &&
+                   !r.error().log_id().empty(),
+               file << ": " << r.error().to_string());
+        CHECKM(writes_for(file) == 2, file << ": " << writes_for(file) << " writes, want 2");
+    }
+    // A task id too long for FEISHU_TASK_ID_SIZE: the platform accepted the move.
+    auto e = error_of([&] { c.move("t-SECRET-cpp-long", "taskid-long-cpp", "folder", "fldCppTarget"); });
+    CHECKM(e && e->is_protocol() && has(e->message(), "accepted the operation"),
+           (e ? e->what() : "no error"));
+}
+
+void test_write_invalid_input()
+{
+    const feishu::Client c = client();
+    const long writes = stat("writes");
+    const long requests = stat("requests");
+    const std::string long_token(257, 'f');
+    const std::string long_type(33, 'a');
+    const struct {
+        std::string_view token, file, type, folder;
+    } cases[] = {
+        {"Bearer t-SECRET", "fld", "folder", "fldT"},
+        {"t-SECRET with space", "fld", "folder", "fldT"},
+        {std::string_view("t-SECRET\0x", 10), "fld", "folder", "fldT"},
+        {"", "fld", "folder", "fldT"}, // no token, no app credentials
+        {TOKEN, "", "folder", "fldT"},
+        {TOKEN, "fld a", "folder", "fldT"},
+        {TOKEN, "fld\xc3\xa9", "folder", "fldT"},
+        {TOKEN, std::string_view("fld\0x", 5), "folder", "fldT"},
+        {TOKEN, long_token, "folder", "fldT"},
+        {TOKEN, "fld", "", "fldT"},
+        {TOKEN, "fld", "Folder", "fldT"},
+        {TOKEN, "fld", "doc-x", "fldT"},
+        {TOKEN, "fld", std::string_view("fold\0er", 7), "fldT"},
+        {TOKEN, "fld", long_type, "fldT"},
+        {TOKEN, "fld", "folder", ""},
+        {TOKEN, "fld", "folder", std::string_view("fld\0T", 5)},
+        {TOKEN, "fld", "folder", long_token},
+    };
+    for (const auto &k : cases) {
+        auto e = error_of([&] { c.move(k.token, k.file, k.type, k.folder); });
+        CHECKM(e && e->is_invalid_argument() && !e->message().empty() && !has(e->what(), "SECRET"),
+               k.file.substr(0, 20) << " " << k.type << ": " << (e ? e->what() : "no error"));
+        CHECK(!c.try_move_and_wait(k.token, k.file, k.type, k.folder, 5s).ok());
+        if (k.folder == "fldT") {
+            const feishu::Result<std::optional<std::string>> r = c.try_remove(k.token, k.file, k.type);
+            CHECK(!r && r.error().is_invalid_argument());
+            e = error_of([&] { c.remove_and_wait(k.token, k.file, k.type, 5s); });
+            CHECK(e && e->is_invalid_argument() && e->task_id().empty());
+        }
+    }
+    auto e = error_of([&] { c.move(TOKEN, std::string_view("a\0b", 3), "folder", "fldT"); });
+    CHECKM(e && has(e->message(), "file_token") && has(e->message(), "NUL"), (e ? e->what() : "no error"));
+    // A wait of 0 ms is refused before the write is sent.
+    e = error_of([&] { c.move_and_wait(TOKEN, "fldCppNoWait", "folder", "fldT", 0ms); });
+    CHECK(e && e->is_invalid_argument());
+    CHECK(c.try_remove_and_wait(TOKEN, "fldCppNoWait", "folder", -1s).error().is_invalid_argument());
+    // A moved-from client.
+    feishu::Client a = client();
+    const feishu::Client b(std::move(a));
+    CHECK(a.try_move(TOKEN, "fld", "folder", "fldT").error().is_invalid_argument());
+    e = error_of([&] { a.remove(TOKEN, "fld", "folder"); });
+    CHECK(e && e->is_invalid_argument());
+    CHECKM(stat("writes") == writes && stat("requests") == requests,
+           "invalid input sent " << stat("writes") - writes << " writes, "
+                                 << stat("requests") - requests << " requests");
+}
+
+// Eight threads, one client, one token: the client never lets two writes
+// overlap, so the platform never answers 1061045 (no concurrency, 5 per second).
+//
+// Each write is held 300 ms, so five take longer than the platform's second
+// and the sixth starts after it: this checks the no-overlap rule. The
+// client's own 5-per-second pacing (with quicker writes) is checked by the Go
+// tests only: it counts starts on the client, the platform arrivals, and
+// under valgrind the first write of a burst (code run for the first time)
+// can arrive so late that the sixth, started a second after it, arrives
+// within the platform's second (1061045, then retried).
+void test_write_threads_one_token()
+{
+    MockDrive latency("write_ms=300");
+    feishu::Options o = base_options();
+    o.timeouts(2s, 20s);
+    const feishu::Client c(o);
+    const std::string tok = "t-SECRET-cpp-lane";
+    const long writes = stat("writes");
+    const long conflicts = stat("write_conflicts");
+    const long limited = stat("write_rate_limited");
+    constexpr int n = 8;
+    std::vector<feishu::Result<std::optional<std::string>>> results(
+        n, feishu::Result<std::optional<std::string>>(feishu::ErrorInfo()));
+    std::vector<std::thread> threads;
+    const auto start = Clock::now();
+    for (int i = 0; i < n; i++)
+        threads.emplace_back([&, i] {
+            const std::string file = "fldCppLane-" + std::to_string(i);
+            results[i] = i % 2 == 0 ? c.try_move(tok, file, "folder", "fldCppTarget")
+                                    : c.try_remove(tok, file, "folder");
+        });
+    for (auto &t : threads)
+        t.join();
+    const long long took = ms_since(start);
+    std::vector<std::string> ids;
+    for (const auto &r : results) {
+        CHECKM(r && is_task_id(*r), r.error().to_string());
+        if (r && *r) {
+            for (const auto &other : ids)
+                CHECK(other != **r);
+            ids.push_back(**r);
+        }
+    }
+    CHECKM(stat("writes") - writes == n, stat("writes") - writes << " writes, want " << n);
+    CHECKM(stat("write_conflicts") == conflicts && stat("write_rate_limited") == limited,
+           "1061045 for " << stat("write_conflicts") - conflicts << " overlapping and "
+                          << stat("write_rate_limited") - limited << " too fast writes");
+    CHECKM(took >= n * 300 - 100, n << " writes took " << took << " ms; want >= ~" << n * 300
+                                     << " ms, one at a time");
+}
+
+void test_write_retry_later()
+{
+    // Two clients (each its own lane), one token: the second's write arrives
+    // while the first's is being processed, gets 1061045, is retried, succeeds.
+    {
+        MockDrive latency("write_ms=1500");
+        feishu::Options o = base_options();
+        o.timeouts(2s, 10s).max_retries(0); // 1061045 is retried anyway
+        const feishu::Client a(o), b(o);
+        const std::string tok = "t-SECRET-cpp-busy";
+        const long conflicts = stat("write_conflicts");
+        feishu::Result<std::optional<std::string>> first{feishu::ErrorInfo()};
+        std::thread t([&] { first = a.try_remove(tok, "fldCppBusyA", "folder"); });
+        std::this_thread::sleep_for(500ms);
+        const feishu::Result<std::optional<std::string>> second =
+            b.try_move(tok, "fldCppBusyB", "folder", "fldCppTarget");
+        t.join();
+        CHECKM(first && is_task_id(*first), first.error().to_string());
+        CHECKM(second && is_task_id(*second), second.error().to_string());
+        CHECKM(stat("write_conflicts") > conflicts, "no 1061045 was answered: the test proved nothing");
+        CHECKM(writes_for("fldCppBusyB") >= 2, writes_for("fldCppBusyB") << " writes");
+        CHECK(writes_for("fldCppBusyA") == 1);
+    }
+    // Always 1061045: retried until the call's deadline, then that code.
+    feishu::Options o = base_options();
+    o.timeouts(1500ms, 1500ms).max_retries(0);
+    const feishu::Client c(o);
+    const auto start = Clock::now();
+    auto e = error_of([&] { c.move("t-SECRET-cpp-later", "err-1061045-cpp", "folder", "fldCppTarget"); });
+    const long long took = ms_since(start);
+    CHECKM(e && e->code() == 1061045 && e->is_platform(), (e ? e->what() : "no error"));
+    CHECKM(took < 10000, "took " << took << " ms");
+    CHECKM(writes_for("err-1061045-cpp") >= 2, writes_for("err-1061045-cpp") << " writes");
+}
+
+// A failure once the request was written: never sent again, and the message
+// says that the operation may have been applied.
+void test_write_may_have_been_applied()
+{
+    feishu::Options o = base_options();
+    o.max_retries(3);
+    const feishu::Client c(o);
+    const struct {
+        const char *file;
+        std::int32_t code;
+        int http;
+    } cases[] = {{"reset-cpp", FEISHU_ERR_NETWORK, 0},
+                 {"html-502-cpp", FEISHU_ERR_HTTP, 502},
+                 {"err-1061001-cpp", 1061001, 500}};
+    for (const auto &k : cases) {
+        const std::string tok = std::string("t-SECRET-cpp-applied-") + k.file;
+        auto e = error_of([&] { c.move(tok, k.file, "folder", "fldCppTarget"); });
+        CHECKM(e && e->code() == k.code && e->http_status() == k.http && has(e->message(), APPLIED),
+               k.file << ": " << (e ? e->what() : "no error"));
+        CHECKM(writes_for(k.file) == 1, k.file << ": sent " << writes_for(k.file) << " times");
+        const feishu::Result<Status> r = c.try_remove_and_wait(tok, k.file, "folder", 5s);
+        CHECKM(!r && r.error().code() == k.code && has(r.error().message(), APPLIED) &&
+                   r.error().task_id().empty(),
+               k.file << ": " << r.error().to_string());
+        CHECKM(writes_for(k.file) == 2, k.file << ": sent " << writes_for(k.file) << " times");
+    }
+}
+
+void test_write_managed_token()
+{
+    const std::string app_id = env("FEISHU_TEST_APP_ID");
+    const std::string secret = env("FEISHU_TEST_APP_SECRET");
+    if (app_id.empty() || secret.empty())
+        return; // test_managed_token reports it
+    feishu::Options o = base_options();
+    o.app_credentials(app_id, secret);
+    const feishu::Client c(o);
+    CHECK(c.move_and_wait("", "fldCppManaged", "folder", "fldCppTarget", 20s) == Status::Success);
+    CHECK(c.remove("", "boxCppManaged", "file") == std::nullopt);
+}
+
 void test_from_env()
 {
     // The harness sets FEISHU_BASE_URL to the mock server.
@@ -780,6 +1197,14 @@ int main()
         {"threads", test_threads},
         {"rate limit", test_rate_limit},
         {"from_env", test_from_env},
+        {"write: at once and async", test_write_at_once_and_async},
+        {"write: and wait", test_write_and_wait},
+        {"write: error codes", test_write_errors},
+        {"write: invalid input", test_write_invalid_input},
+        {"write: threads, one token", test_write_threads_one_token},
+        {"write: retry later", test_write_retry_later},
+        {"write: may have been applied", test_write_may_have_been_applied},
+        {"write: managed token", test_write_managed_token},
     };
     for (const auto &t : tests) {
         const int failed_before = g_failed;

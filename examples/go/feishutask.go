@@ -1,6 +1,8 @@
 // Package feishutask is a Go binding (cgo) of libfeishu_task: it asks the
 // Feishu / Lark Open Platform for the status of an asynchronous drive task
-// (GET /open-apis/drive/v1/files/task_check), once or until it finishes.
+// (GET /open-apis/drive/v1/files/task_check), once or until it finishes, and
+// starts such tasks: Move and Delete (a folder's task id; MoveAndWait and
+// DeleteAndWait also wait for it).
 //
 // Build with the library on the linker path:
 //

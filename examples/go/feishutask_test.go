@@ -758,3 +758,522 @@ func Example() {
 		fmt.Println("failed:", apiErr.Code, apiErr.LogID)
 	}
 }
+
+// ---- Starting the task: Move and Delete (the mock's drive writes, tests/support/drive.rs) ----
+
+// mayHaveBeenApplied is what the message of a write that failed once sent says.
+const mayHaveBeenApplied = "may have been applied"
+
+// mockRequest is one entry of the mock server's GET /_mock/requests.
+type mockRequest struct {
+	Method   string  `json:"method"`
+	Path     string  `json:"path"`
+	RawQuery string  `json:"raw_query"`
+	Body     *string `json:"body"`
+}
+
+func mockRequests(t *testing.T) []mockRequest {
+	t.Helper()
+	resp, err := http.Get(baseURL(t) + "/_mock/requests")
+	if err != nil {
+		t.Fatalf("GET /_mock/requests: %v", err)
+	}
+	defer resp.Body.Close()
+	var reqs []mockRequest
+	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
+		t.Fatalf("GET /_mock/requests: %v", err)
+	}
+	return reqs
+}
+
+const filesPrefix = "/open-apis/drive/v1/files/"
+
+// writesFor counts the recorded moves and deletes of a file token (one
+// without characters that need percent-encoding).
+func writesFor(t *testing.T, fileToken string) int {
+	t.Helper()
+	n := 0
+	for _, r := range mockRequests(t) {
+		if (r.Method == "POST" && r.Path == filesPrefix+fileToken+"/move") ||
+			(r.Method == "DELETE" && r.Path == filesPrefix+fileToken) {
+			n++
+		}
+	}
+	return n
+}
+
+// mockDrive sets the mock's drive settings and restores the defaults
+// (task 300 ms, write 20 ms, 5 writes per second) when the test ends.
+func mockDrive(t *testing.T, query string) {
+	t.Helper()
+	mockPost(t, "/_mock/drive?"+query)
+	t.Cleanup(func() { mockPost(t, "/_mock/drive?task_ms=300&write_ms=20&write_limit=5") })
+}
+
+func isTaskID(id string) bool {
+	if len(id) != 19 {
+		return false
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Files, and a folder already in place, are moved or deleted at once: "".
+func TestMoveAndDeleteDoneAtOnce(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	// Two tokens, at most 5 writes each: none waits for the 5-per-second limit.
+	tok := "t-go-write-at-once"
+	writes := mockStat(t, "writes")
+	for _, tc := range []struct{ file, kind string }{
+		{"doxGoFile", "docx"}, {"boxGoFile", "file"}, {"fldGo-inplace", "folder"},
+	} {
+		if id, err := c.Move(ctx, tok, tc.file, tc.kind, "fldGoTarget"); id != "" || err != nil {
+			t.Errorf("Move(%s, %s) = %q, %v; want \"\", nil", tc.file, tc.kind, id, err)
+		}
+	}
+	if id, err := c.Delete(ctx, tok, "shtGoFile", "sheet"); id != "" || err != nil {
+		t.Errorf("Delete(sheet) = %q, %v; want \"\", nil", id, err)
+	}
+	// The helpers: done at once is success, with no task id and no poll.
+	tok = "t-go-write-at-once-2"
+	polled := false
+	onPoll := func(feishutask.Progress) { polled = true }
+	if id, s, err := c.MoveAndWait(ctx, tok, "boxGoFile2", "file", "fldGoTarget", onPoll); id != "" || s != feishutask.StatusSuccess || err != nil {
+		t.Errorf("MoveAndWait(file) = %q, %v, %v; want \"\", success, nil", id, s, err)
+	}
+	if id, s, err := c.DeleteAndWait(ctx, tok, "boxGoFile2", "file", onPoll); id != "" || s != feishutask.StatusSuccess || err != nil {
+		t.Errorf("DeleteAndWait(file) = %q, %v, %v; want \"\", success, nil", id, s, err)
+	}
+	if polled {
+		t.Errorf("progress was called for writes done at once")
+	}
+	if n := mockStat(t, "writes") - writes; n != 6 {
+		t.Errorf("%d writes sent, want 6", n)
+	}
+}
+
+// A folder is moved or deleted asynchronously: a task id that Wait sees finish.
+func TestFolderMoveAndDeleteReturnTaskIDs(t *testing.T) {
+	c := newClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tok := "t-go-write-folder"
+	id, err := c.Move(ctx, tok, "fldGoSource", "folder", "fldGoTarget")
+	if err != nil || !isTaskID(id) {
+		t.Fatalf("Move(folder) = %q, %v; want a task id", id, err)
+	}
+	// The request: the path, the JSON body with the type and the destination.
+	var found bool
+	for _, r := range mockRequests(t) {
+		if r.Method == "POST" && r.Path == filesPrefix+"fldGoSource/move" {
+			found = true
+			var body map[string]string
+			if r.Body == nil || json.Unmarshal([]byte(*r.Body), &body) != nil ||
+				body["type"] != "folder" || body["folder_token"] != "fldGoTarget" {
+				t.Errorf("move body %v", r.Body)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no POST %sfldGoSource/move recorded", filesPrefix)
+	}
+	if s, err := c.TaskCheck(ctx, tok, id); err != nil || s != feishutask.StatusProcess {
+		t.Errorf("TaskCheck(%s) right after the move = %v, %v; want process", id, s, err)
+	}
+	if s, err := c.Wait(ctx, tok, id, nil); err != nil || s != feishutask.StatusSuccess {
+		t.Errorf("Wait(%s) = %v, %v; want success", id, s, err)
+	}
+
+	did, err := c.Delete(ctx, tok, "fldGoSource", "folder")
+	if err != nil || !isTaskID(did) || did == id {
+		t.Fatalf("Delete(folder) = %q, %v; want a new task id", did, err)
+	}
+	found = false
+	for _, r := range mockRequests(t) {
+		if r.Method == "DELETE" && r.Path == filesPrefix+"fldGoSource" && r.RawQuery == "type=folder" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no DELETE %sfldGoSource?type=folder recorded", filesPrefix)
+	}
+	if s, err := c.Wait(ctx, tok, did, nil); err != nil || s != feishutask.StatusSuccess {
+		t.Errorf("Wait(%s) = %v, %v; want success", did, s, err)
+	}
+}
+
+func TestMoveAndWaitAndDeleteAndWait(t *testing.T) {
+	c := newClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tok := "t-go-write-and-wait"
+	var seen []feishutask.Progress
+	id, s, err := c.MoveAndWait(ctx, tok, "fldGoMoveWait", "folder", "fldGoTarget", func(p feishutask.Progress) {
+		seen = append(seen, p)
+	})
+	if err != nil || s != feishutask.StatusSuccess || !isTaskID(id) {
+		t.Fatalf("MoveAndWait(folder) = %q, %v, %v; want a task id, success", id, s, err)
+	}
+	if len(seen) < 2 || seen[0].Status != feishutask.StatusProcess || seen[len(seen)-1].Status != feishutask.StatusSuccess {
+		t.Errorf("progress: %+v; want process ... success", seen)
+	}
+	id, s, err = c.DeleteAndWait(ctx, tok, "fldGoMoveWait", "folder", nil)
+	if err != nil || s != feishutask.StatusSuccess || !isTaskID(id) {
+		t.Errorf("DeleteAndWait(folder) = %q, %v, %v; want a task id, success", id, s, err)
+	}
+	// A task that fails: its status, no error (as Wait).
+	id, s, err = c.DeleteAndWait(ctx, tok, "fldGo-task-fail", "folder", nil)
+	if err != nil || s != feishutask.StatusFail || !isTaskID(id) {
+		t.Errorf("DeleteAndWait(task-fail) = %q, %v, %v; want a task id, fail, nil", id, s, err)
+	}
+	// The start fails: no task id, unknown, the write's error.
+	id, s, err = c.MoveAndWait(ctx, tok, "err-1061003-go-and-wait", "folder", "fldGoTarget", nil)
+	if e := apiError(t, err); id != "" || s != feishutask.StatusUnknown || e.Code != 1061003 || e.LogID == "" {
+		t.Errorf("MoveAndWait(err-1061003) = %q, %v, %v", id, s, err)
+	}
+}
+
+// The wait runs out (ctx's deadline) after the task started: the task id is
+// returned with the error, and Wait resumes with it.
+func TestMoveAndWaitTimeoutKeepsTheTaskID(t *testing.T) {
+	mockDrive(t, "task_ms=1500")
+	c := newClient(t)
+	tok := "t-go-write-resume"
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	id, s, err := c.MoveAndWait(ctx, tok, "fldGoSlow", "folder", "fldGoTarget", nil)
+	if !isTaskID(id) || s != feishutask.StatusProcess || !errors.Is(err, feishutask.ErrTimeout) ||
+		!errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("MoveAndWait past ctx's deadline = %q, %v, %v; want the task id, process, ErrTimeout", id, s, err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
+	if s, err := c.Wait(wctx, tok, id, nil); err != nil || s != feishutask.StatusSuccess {
+		t.Errorf("Wait(%s) resumed = %v, %v; want success", id, s, err)
+	}
+	if n := writesFor(t, "fldGoSlow"); n != 1 {
+		t.Errorf("fldGoSlow: %d writes, want 1", n)
+	}
+}
+
+// Each documented platform code comes back as it is, with its HTTP status
+// and log id, sent once (permanent failures are not retried).
+func TestWriteErrorCodes(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		code int32
+		http int
+	}{
+		{1061002, 400}, {1061003, 404}, {1061004, 403}, {1061007, 400},
+		{1062501, 403}, {1062507, 400}, {99991403, 400},
+	} {
+		// A token per code: these writes never wait for each other's turn.
+		tok := fmt.Sprintf("t-go-code-%d", tc.code)
+		file := fmt.Sprintf("err-%d-go", tc.code)
+		moveID, moveErr := c.Move(ctx, tok, file, "folder", "fldGoTarget")
+		delID, delErr := c.Delete(ctx, tok, file, "file")
+		for name, r := range map[string]struct {
+			id  string
+			err error
+		}{"Move": {moveID, moveErr}, "Delete": {delID, delErr}} {
+			var e *feishutask.APIError
+			if !errors.As(r.err, &e) || e.Code != tc.code || e.HTTPStatus != tc.http || e.LogID == "" ||
+				e.Message == "" || !errors.Is(r.err, feishutask.ErrPlatform) || r.id != "" {
+				t.Errorf("%s(%s) = %q, %v; want platform error %d (HTTP %d) with a log id", name, file, r.id, r.err, tc.code, tc.http)
+				continue
+			}
+			if msg := r.err.Error(); !strings.Contains(msg, fmt.Sprint(tc.code)) || !strings.Contains(msg, e.LogID) ||
+				strings.Contains(msg, tok) {
+				t.Errorf("%s(%s).Error() = %q", name, file, msg)
+			}
+		}
+		if n := writesFor(t, file); n != 2 {
+			t.Errorf("%s: %d writes, want 2 (one each, never retried)", file, n)
+		}
+	}
+	if got := feishutask.Describe(1061007); got == "" {
+		t.Errorf("Describe(1061007) is empty")
+	}
+
+	// A task id too long for the library's buffer: the platform accepted the move.
+	_, err := c.Move(ctx, "t-go-code-long", "taskid-long-go", "folder", "fldGoTarget")
+	if e := apiError(t, err); !errors.Is(err, feishutask.ErrProtocol) || !strings.Contains(e.Message, "accepted the operation") {
+		t.Errorf("taskid-long: %v; want ErrProtocol saying it was accepted", err)
+	}
+}
+
+// Invalid input is ErrInvalidArgument and sends nothing; so does a done
+// context, and a closed client.
+func TestWriteBadInputSendsNothing(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	writes, requests := mockStat(t, "writes"), mockStat(t, "requests")
+	long := strings.Repeat("f", 257)
+	for _, tc := range []struct{ token, file, kind, to string }{
+		{"Bearer t-go", "fld", "folder", "fldT"},
+		{"t-go with space", "fld", "folder", "fldT"},
+		{"t-go\x00nul", "fld", "folder", "fldT"},
+		{"", "fld", "folder", "fldT"}, // no token, no app credentials
+		{token, "", "folder", "fldT"},
+		{token, "fld a", "folder", "fldT"},
+		{token, "fld\u00e9", "folder", "fldT"},
+		{token, "fld\x00x", "folder", "fldT"},
+		{token, long, "folder", "fldT"},
+		{token, "fld", "", "fldT"},
+		{token, "fld", "Folder", "fldT"},
+		{token, "fld", "doc-x", "fldT"},
+		{token, "fld", "fold\x00er", "fldT"},
+		{token, "fld", strings.Repeat("a", 33), "fldT"},
+		{token, "fld", "folder", ""},
+		{token, "fld", "folder", "fld\x00T"},
+		{token, "fld", "folder", long},
+	} {
+		id, err := c.Move(ctx, tc.token, tc.file, tc.kind, tc.to)
+		if id != "" || !errors.Is(err, feishutask.ErrInvalidArgument) || apiError(t, err).Message == "" {
+			t.Errorf("Move(%q, %.20q, %q, %.20q) = %q, %v; want ErrInvalidArgument", tc.token, tc.file, tc.kind, tc.to, id, err)
+		}
+		if tc.to == "fldT" {
+			id, s, err := c.DeleteAndWait(ctx, tc.token, tc.file, tc.kind, nil)
+			if id != "" || s != feishutask.StatusUnknown || !errors.Is(err, feishutask.ErrInvalidArgument) {
+				t.Errorf("DeleteAndWait(%q, %.20q, %q) = %q, %v, %v; want ErrInvalidArgument", tc.token, tc.file, tc.kind, id, s, err)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), "t-go") {
+			t.Errorf("the token leaked into %q", err.Error())
+		}
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Delete(done, token, "fldGo", "folder"); !errors.Is(err, context.Canceled) || !errors.Is(err, feishutask.ErrCancelled) {
+		t.Errorf("Delete with a cancelled context: %v", err)
+	}
+	if _, _, err := c.MoveAndWait(done, token, "fldGo", "folder", "fldT", nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("MoveAndWait with a cancelled context: %v", err)
+	}
+	closed := newClient(t)
+	closed.Close()
+	if _, err := closed.Move(ctx, token, "fldGo", "folder", "fldT"); !errors.Is(err, feishutask.ErrClosed) {
+		t.Errorf("Move after Close: %v", err)
+	}
+	if w, r := mockStat(t, "writes")-writes, mockStat(t, "requests")-requests; w != 0 || r != 0 {
+		t.Errorf("invalid input sent %d writes, %d other requests", w, r)
+	}
+}
+
+// Eight goroutines writing with one token on one client: the client never
+// lets two overlap nor more than 5 start in a second, so the platform's
+// rules (no concurrency, 5 per second) never answer 1061045.
+func TestWritesWithOneTokenNeverOverlap(t *testing.T) {
+	mockDrive(t, "write_ms=40")
+	c := newClient(t, feishutask.WithCallTimeout(20*time.Second))
+	tok := "t-go-write-lane"
+	// A connection in the pool first: the client paces the writes' starts, the
+	// platform their arrivals, and a first write that also has to connect
+	// arrives late enough for the sixth, started a second after it on the
+	// warm connection, to arrive within the platform's second.
+	if _, err := c.TaskCheck(context.Background(), tok, "success"); err != nil {
+		t.Fatal(err)
+	}
+	writes := mockStat(t, "writes")
+	conflicts, limited := mockStat(t, "write_conflicts"), mockStat(t, "write_rate_limited")
+	const n = 8
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			file := fmt.Sprintf("fldGoLane-%d", i)
+			if i%2 == 0 {
+				ids[i], errs[i] = c.Move(context.Background(), tok, file, "folder", "fldGoTarget")
+			} else {
+				ids[i], errs[i] = c.Delete(context.Background(), tok, file, "folder")
+			}
+		}(i)
+	}
+	wg.Wait()
+	took := time.Since(start)
+	seen := map[string]bool{}
+	for i := range ids {
+		if errs[i] != nil || !isTaskID(ids[i]) || seen[ids[i]] {
+			t.Errorf("write %d = %q, %v; want a new task id", i, ids[i], errs[i])
+		}
+		seen[ids[i]] = true
+	}
+	if w := mockStat(t, "writes") - writes; w != n {
+		t.Errorf("%d writes sent, want %d (each once)", w, n)
+	}
+	if cf, rl := mockStat(t, "write_conflicts")-conflicts, mockStat(t, "write_rate_limited")-limited; cf != 0 || rl != 0 {
+		t.Errorf("the platform answered 1061045 to %d overlapping and %d too fast writes; want 0 and 0", cf, rl)
+	}
+	// 8 writes at 5 per second: the 6th starts a second after the first.
+	if took < 900*time.Millisecond {
+		t.Errorf("%d writes took %v; want >= ~1s at 5 per second", n, took)
+	}
+}
+
+// 1061045 ("retry later") is waited out and retried: a second client (its
+// own lane) writing with the same token while the first one's write is
+// being processed gets 1061045 from the platform, then succeeds.
+func TestRetryLaterIsRetried(t *testing.T) {
+	mockDrive(t, "write_ms=600")
+	tok := "t-go-write-busy"
+	a := newClient(t, feishutask.WithMaxRetries(0))
+	b := newClient(t, feishutask.WithMaxRetries(0)) // 1061045 is retried anyway
+	conflicts, writes := mockStat(t, "write_conflicts"), mockStat(t, "writes")
+	var wg sync.WaitGroup
+	var aErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, aErr = a.Delete(context.Background(), tok, "fldGoBusyA", "folder")
+	}()
+	time.Sleep(200 * time.Millisecond) // a's write is held 600 ms by the platform
+	id, bErr := b.Move(context.Background(), tok, "fldGoBusyB", "folder", "fldGoTarget")
+	wg.Wait()
+	if aErr != nil || bErr != nil || !isTaskID(id) {
+		t.Fatalf("a: %v; b: %q, %v; want both to succeed", aErr, id, bErr)
+	}
+	if cf := mockStat(t, "write_conflicts") - conflicts; cf < 1 {
+		t.Errorf("no 1061045 was answered (%d conflicts): the test proved nothing", cf)
+	}
+	if n := writesFor(t, "fldGoBusyB"); n < 2 {
+		t.Errorf("fldGoBusyB sent %d times; want a retry after 1061045", n)
+	}
+	if n := writesFor(t, "fldGoBusyA"); n != 1 {
+		t.Errorf("fldGoBusyA sent %d times, want 1", n)
+	}
+	t.Logf("%d writes, %d answered 1061045", mockStat(t, "writes")-writes, mockStat(t, "write_conflicts")-conflicts)
+}
+
+// A platform that always answers 1061045: retried until the client's
+// deadline (also past WithMaxRetries), then that code is returned.
+func TestRetryLaterUntilTheDeadline(t *testing.T) {
+	c := newClient(t, feishutask.WithMaxRetries(0), feishutask.WithCallTimeout(1500*time.Millisecond))
+	start := time.Now()
+	_, err := c.Move(context.Background(), "t-go-write-later", "err-1061045-go", "folder", "fldGoTarget")
+	took := time.Since(start)
+	if e := apiError(t, err); e.Code != 1061045 || !errors.Is(err, feishutask.ErrPlatform) {
+		t.Errorf("err-1061045: %v; want 1061045", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("a 1.5s deadline took %v", took)
+	}
+	if n := writesFor(t, "err-1061045-go"); n < 2 {
+		t.Errorf("err-1061045-go sent %d times; want retries", n)
+	}
+}
+
+// Once the request was written, a failure is never followed by a second
+// request, and the message says the operation may have been applied.
+func TestFailureAfterTheWriteIsSentOnce(t *testing.T) {
+	c := newClient(t, feishutask.WithMaxRetries(3), feishutask.WithCallTimeout(3*time.Second))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		file     string
+		sentinel error
+		code     int32
+		http     int
+	}{
+		{"reset-go", feishutask.ErrNetwork, feishutask.CodeNetwork, 0},
+		{"html-502-go", feishutask.ErrHTTP, feishutask.CodeHTTP, 502},
+		{"err-1061001-go", feishutask.ErrPlatform, 1061001, 500},
+	} {
+		tok := "t-go-applied-" + tc.file
+		_, err := c.Move(ctx, tok, tc.file, "folder", "fldGoTarget")
+		e := apiError(t, err)
+		if e.Code != tc.code || e.HTTPStatus != tc.http || !errors.Is(err, tc.sentinel) {
+			t.Errorf("Move(%s) = %v; want code %d (HTTP %d)", tc.file, err, tc.code, tc.http)
+		}
+		if !strings.Contains(e.Message, mayHaveBeenApplied) {
+			t.Errorf("Move(%s): message %q does not say it %s", tc.file, e.Message, mayHaveBeenApplied)
+		}
+		if n := writesFor(t, tc.file); n != 1 {
+			t.Errorf("Move(%s) sent %d times, want 1", tc.file, n)
+		}
+		id, s, err := c.DeleteAndWait(ctx, tok, tc.file, "folder", nil)
+		if e := apiError(t, err); id != "" || s != feishutask.StatusUnknown || e.Code != tc.code ||
+			!strings.Contains(e.Message, mayHaveBeenApplied) {
+			t.Errorf("DeleteAndWait(%s) = %q, %v, %v", tc.file, id, s, err)
+		}
+		if n := writesFor(t, tc.file); n != 2 {
+			t.Errorf("%s: %d writes after the delete, want 2", tc.file, n)
+		}
+	}
+}
+
+// The managed token serves writes too.
+func TestWriteWithManagedToken(t *testing.T) {
+	mockPost(t, "/_mock/app?"+url.Values{"app_id": {"cli_go"}, "app_secret": {"go-secret"}}.Encode())
+	c := newClient(t, feishutask.WithAppCredentials("cli_go", "go-secret"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id, s, err := c.MoveAndWait(ctx, "", "fldGoManaged", "folder", "fldGoTarget", nil)
+	if err != nil || s != feishutask.StatusSuccess || !isTaskID(id) {
+		t.Errorf("MoveAndWait with the managed token = %q, %v, %v", id, s, err)
+	}
+	if id, err := c.Delete(ctx, "", "boxGoManaged", "file"); err != nil || id != "" {
+		t.Errorf("Delete with the managed token = %q, %v", id, err)
+	}
+}
+
+// ExampleClient_MoveAndWait moves a folder and waits for its task (not run:
+// it needs a real token).
+func ExampleClient_MoveAndWait() {
+	client, err := feishutask.NewClient(feishutask.WithCallTimeout(10 * time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	token := "t-your-token"
+	taskID, status, err := client.MoveAndWait(ctx, token, "fldcnSource", "folder", "fldcnTarget",
+		func(p feishutask.Progress) { fmt.Println("poll", p.Polls, p.Status) })
+	var apiErr *feishutask.APIError
+	switch {
+	case err == nil:
+		fmt.Println("moved:", status) // success, or fail (the task failed)
+	case taskID != "":
+		// The move started, only the wait failed: do not move again, resume.
+		status, err = client.Wait(context.Background(), token, taskID, nil)
+		fmt.Println("moved:", status, err)
+	case errors.As(err, &apiErr) && strings.Contains(apiErr.Message, "may have been applied"):
+		fmt.Println("unknown outcome: check the folder before moving it again; log id", apiErr.LogID)
+	default:
+		fmt.Println("not moved:", err)
+	}
+}
+
+// ExampleClient_Delete starts a delete and waits only when the platform
+// answers with a task id (a folder).
+func ExampleClient_Delete() {
+	client, err := feishutask.NewClient()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+
+	ctx := context.Background()
+	taskID, err := client.Delete(ctx, "t-your-token", "doxcnFile", "docx")
+	switch {
+	case err != nil:
+		fmt.Println("not deleted:", err) // 1061007: already deleted
+	case taskID == "":
+		fmt.Println("deleted") // done at once
+	default:
+		status, err := client.Wait(ctx, "t-your-token", taskID, nil)
+		fmt.Println("deleted:", status, err)
+	}
+}
