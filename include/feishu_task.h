@@ -67,6 +67,11 @@
 
 
 /**
+ * The room for a message in `FeishuError`, its terminating NUL included.
+ */
+#define FEISHU_MESSAGE_SIZE 256
+
+/**
  * The room for a log id in `FeishuError`, its terminating NUL included.
  */
 #define FEISHU_LOG_ID_SIZE 64
@@ -257,7 +262,7 @@ typedef struct {
    * What happened, for a developer: UTF-8, NUL-terminated, cut at a character
    * boundary. Never contains a token or secret.
    */
-  char message[256];
+  char message[FEISHU_MESSAGE_SIZE];
 } FeishuError;
 
 /**

@@ -283,7 +283,11 @@ impl Client {
         });
         drop(lane);
         wipe(&mut auth);
-        result
+        // The note stays last, after what the retries appended.
+        result.map_err(|e| match e.message.contains(http::MAY_HAVE_BEEN_APPLIED) {
+            true => http::may_have_been_applied(e),
+            false => e,
+        })
     }
 
     /// The error of a write that its lane did not let start; nothing sent.

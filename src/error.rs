@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+/// The room for a message in `FeishuError`, its terminating NUL included.
+pub const FEISHU_MESSAGE_SIZE: usize = 256;
+
 /// The room for a log id in `FeishuError`, its terminating NUL included.
 pub const FEISHU_LOG_ID_SIZE: usize = 64;
 

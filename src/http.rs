@@ -16,7 +16,7 @@ use ureq::{Agent, Timeout};
 
 use crate::api::{MAX_BODY_LEN, Reply};
 use crate::config::Config;
-use crate::error::{Error, Kind, Retry};
+use crate::error::{Error, Kind, FEISHU_MESSAGE_SIZE, Retry};
 use crate::unversioned::{self, HostCache, ResolveFailed};
 
 /// `User-Agent` of every request.
@@ -428,11 +428,23 @@ pub const MAY_HAVE_BEEN_APPLIED: &str =
     "; the request was sent, so the operation may have been applied: check before repeating it";
 
 /// Marks a write's failure as one not to repeat: the server may have acted.
+/// The note ends the message, also when that is cut to fit `FeishuError`
+/// (the text before it is shortened instead); calling it again (after more
+/// was appended) moves the note back to the end.
 pub fn may_have_been_applied(mut err: Error) -> Error {
     err.retry = Retry::Never;
-    if !err.message.ends_with(MAY_HAVE_BEEN_APPLIED) {
-        err.message.push_str(MAY_HAVE_BEEN_APPLIED);
+    let mut text = err.message.replacen(MAY_HAVE_BEEN_APPLIED, "", 1);
+    let room = FEISHU_MESSAGE_SIZE - 1 - MAY_HAVE_BEEN_APPLIED.len();
+    if text.len() > room {
+        let mut end = room - 3;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
     }
+    text.push_str(MAY_HAVE_BEEN_APPLIED);
+    err.message = text;
     err
 }
 

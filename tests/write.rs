@@ -498,3 +498,23 @@ fn task_checks_are_never_held_back_by_writes() {
         }
     });
 }
+
+/// The note ends the message even when the platform's text is long: it is
+/// the text before it that is cut to fit `FeishuError.message`.
+#[test]
+fn the_may_have_been_applied_note_survives_a_long_message() {
+    let server = Server::start();
+    let (_o, client) = client_for(&server, 2, 5000);
+    let later = || Reply::platform(400, 1061045, "retry later");
+    let long = Reply::platform(500, 1061001, &"x".repeat(300));
+    server.set_write_sequence("fldLong", vec![later(), long]);
+    let w = moved(&client, Some(TOKEN), "fldLong", "folder", "fldT");
+    assert_eq!(w.rc, 1061001, "{}", w.message());
+    assert!(
+        w.message()
+            .ends_with("the operation may have been applied: check before repeating it"),
+        "{}",
+        w.message()
+    );
+    assert_eq!(server.writes_for("fldLong"), 2);
+}

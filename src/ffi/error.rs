@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char};
 
-use crate::error::{Error, FEISHU_LOG_ID_SIZE, Kind};
+use crate::error::{Error, FEISHU_LOG_ID_SIZE, Kind, FEISHU_MESSAGE_SIZE};
 
 /// Return codes. Every function that returns `int32_t` returns one of these,
 /// or a positive platform code: 0 is success, < 0 a failure on this side of
@@ -74,7 +74,7 @@ pub struct FeishuError {
     pub log_id: [c_char; FEISHU_LOG_ID_SIZE],
     /// What happened, for a developer: UTF-8, NUL-terminated, cut at a character
     /// boundary. Never contains a token or secret.
-    pub message: [c_char; 256],
+    pub message: [c_char; FEISHU_MESSAGE_SIZE],
 }
 
 thread_local! {
