@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job, offline: build libfeishu_task, start the mock Feishu server on
 # loopback, and run the C example (examples/c/task_check.c) against it. You see
-# real task statuses, then real platform errors, with no network and no account.
+# real task statuses, then real platform errors, a wait with progress, then a
+# folder move started and waited for until it finishes, and a file move that
+# is done at once; with no network and no account.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +37,14 @@ echo "(exit status $rc: the example exits 1 when any check failed)"
 echo
 echo "\$ FEISHU_TOKEN=t-... ./task_check --wait 30 after-1500ms   # a task that finishes after 1.5 s"
 target/release/task_check --wait 30 after-1500ms
+
+echo
+echo "\$ FEISHU_TOKEN=t-... ./task_check move fldcnProjects folder fldcnArchive   # a folder: started, then waited for"
+target/release/task_check move fldcnProjects folder fldcnArchive
+
+echo
+echo "\$ FEISHU_TOKEN=t-... ./task_check move boxcnReport file fldcnArchive      # a file: done at once, no task"
+target/release/task_check move boxcnReport file fldcnArchive
 
 echo
 echo "demo finished: the library talked HTTP to a Feishu-compatible server on loopback."

@@ -336,6 +336,149 @@ fn c_example_prints_statuses_and_errors() {
         "{stdout}"
     );
     assert_eq!(server.token_fetches(), 1);
+
+    example_moves_and_deletes(&server, &exe, &env, &app_env);
+}
+
+/// The example's `move` / `delete` modes: the write is started, a folder's
+/// task waited for with progress until it finishes; a file is done at once;
+/// platform errors and bad input are reported (bad input sends nothing).
+fn example_moves_and_deletes(
+    server: &Server,
+    exe: &Path,
+    env: &[(&str, &str)],
+    app_env: &[(&str, &str)],
+) {
+    // A folder move from start to finish: long enough for several polls, and
+    // for the first to see it running also when valgrind is slow to start
+    // the wait (its code runs for the first time).
+    server.reset();
+    server.set_task_duration(std::time::Duration::from_millis(2000));
+    let out = run(exe, &["move", "fldSource", "folder", "fldTarget"], env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    let ids = server.task_ids();
+    assert_eq!(ids.len(), 1, "one folder task started: {stdout}");
+    let id = &ids[0];
+    assert!(
+        stdout.contains(&format!(
+            "move fldSource (folder) into fldTarget: started task {id}"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("  {id}: poll 1 at ")), "{stdout}");
+    assert!(stdout.contains("process (still running)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{id}: success (the task has finished)")),
+        "{stdout}"
+    );
+    let writes = server.write_requests();
+    assert_eq!(writes.len(), 1, "the move was sent once");
+    assert_eq!(writes[0].path, "/open-apis/drive/v1/files/fldSource/move");
+    assert_eq!(
+        writes[0].body_str().as_deref(),
+        Some(r#"{"type":"folder","folder_token":"fldTarget"}"#)
+    );
+    assert!(
+        !stdout.contains("SECRET"),
+        "the token was printed: {stdout}"
+    );
+
+    // A file move is done at once: no task, no wait.
+    server.reset();
+    let out = run(exe, &["move", "boxFile", "file", "fldTarget"], env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout.contains("move boxFile (file) into fldTarget: done at once"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("poll"), "{stdout}");
+    assert!(server.task_ids().is_empty());
+    assert_eq!(server.request_count(), 1, "no task_check for a file");
+
+    // A folder delete with the app's managed token and --wait.
+    server.reset();
+    server.set_task_duration(std::time::Duration::from_millis(300));
+    let out = run(
+        exe,
+        &["--wait", "20", "delete", "fldOld", "folder"],
+        app_env,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout.contains("delete fldOld (folder): started task")
+            && stdout.contains("waiting up to 20 s")
+            && stdout.contains(": success (the task has finished)"),
+        "{stdout}"
+    );
+    let writes = server.write_requests();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].method, "DELETE");
+    assert_eq!(writes[0].raw_query, "type=folder");
+
+    // A task that fails: reported, exit status 1.
+    let out = run(exe, &["move", "fldtask-fail", "folder", "fldTarget"], env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stdout.contains(": fail (the task has failed)"), "{stdout}");
+
+    // A platform error: its code, HTTP status and log id; nothing waited for.
+    server.reset();
+    let out = run(exe, &["move", "err-1061003", "folder", "fldTarget"], env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stdout.contains("err-1061003: error 1061003"), "{stdout}");
+    assert!(
+        stdout.contains("not found.")
+            && stdout.contains("[HTTP 404]")
+            && stdout.contains("[log id "),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("SECRET"),
+        "the token was printed: {stdout}"
+    );
+    assert_eq!(server.request_count(), 1, "no task_check after a failure");
+
+    // Bad input: the library refuses it and sends nothing.
+    server.reset();
+    let out = run(exe, &["move", "fldSource", "Folder", "fldTarget"], env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stdout.contains("fldSource: error -1 (invalid argument"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("file_type \"Folder\""), "{stdout}");
+    let out = run(exe, &["delete", "fld Source", "folder"], env);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(server.request_count(), 0, "bad input was sent");
+
+    // Usage errors: a wrong number of arguments, no token.
+    for args in [
+        &["move", "fldSource", "folder"][..],
+        &["move", "a", "folder", "b", "c"],
+        &["delete", "fldOld"],
+        &["--wait", "0", "delete", "fldOld", "folder"],
+    ] {
+        let out = run(exe, args, env);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("move <file_token> <type> <folder_token>"),
+            "{}",
+            show(&out)
+        );
+    }
+    let out = run(
+        exe,
+        &["move", "fldSource", "folder", "fldTarget"],
+        &[env[0]],
+    );
+    assert_eq!(out.status.code(), Some(2), "no token: {}", show(&out));
+    assert_eq!(server.request_count(), 0, "a usage error sent something");
 }
 
 /// The lines of an strace log whose system call's name starts with `name`

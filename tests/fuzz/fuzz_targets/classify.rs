@@ -1,6 +1,15 @@
 //! Response classification: arbitrary status line, headers and body into
-//! `api::classify` and `api::classify_token`, checking the invariants every
-//! caller of the C ABI relies on.
+//! `api::classify` (task_check), `api::classify_write` (move, delete) and
+//! `api::classify_token`, checking the invariants every caller of the C ABI
+//! relies on.
+//!
+//! `classify_write` is also held to an oracle: the body read by
+//! `serde_json::Value` (when the library accepted it as an envelope), whose
+//! `data.task_id` decides what must come out: missing, null, `""` or no
+//! `data` -> done at once; a string of 1..=127 bytes without NUL, or a whole
+//! number (its digits) -> that task id; anything else (another JSON type, a
+//! negative or fractional number, too long, a NUL inside) -> a protocol error
+//! that says the platform accepted the operation.
 //!
 //! Input format (so that seeds stay readable text): five lines, then the body.
 //!
@@ -21,7 +30,9 @@
 
 use feishu_task::api::{self, Reply, TaskStatus};
 use feishu_task::error::{Error, Kind, Retry};
+use feishu_task::ffi::write::FEISHU_TASK_ID_SIZE;
 use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
 
 /// Longest message any classification may produce (server text is quoted
 /// cut to 160 bytes; the fixed text around it is far shorter).
@@ -30,6 +41,8 @@ const MAX_MESSAGE: usize = 512;
 const MAX_LOG_ID: usize = 63;
 /// Longest token lifetime `classify_token` accepts (7 days).
 const MAX_EXPIRE_SECS: u64 = 7 * 24 * 3600;
+/// How `classify_write`'s protocol error about a task id begins.
+const ACCEPTED: &str = "the platform accepted the operation (code 0), but ";
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;
@@ -73,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => check_error(&e, &reply, "classify"),
     }
+    check_write(&reply, success);
     match api::classify_token(&reply) {
         Ok(token) => {
             assert!(success, "token Ok from HTTP {status}");
@@ -122,11 +136,73 @@ fn check_error(e: &Error, reply: &Reply<'_>, what: &str) {
             reply.status,
             e.kind
         ),
+        Retry::Later => assert_eq!(
+            e.kind,
+            Kind::Platform(1061045),
+            "{what}: retry-later advice for HTTP {}",
+            reply.status
+        ),
         Retry::Never => {}
     }
     check_text(&e.message, MAX_MESSAGE, what, "message");
     assert!(!e.message.is_empty(), "{what}: empty message");
     check_text(&e.log_id, MAX_LOG_ID, what, "log_id");
+}
+
+/// `classify_write`: the envelope rules of every endpoint, then the task id
+/// as the oracle of the module doc says.
+fn check_write(reply: &Reply<'_>, success: bool) {
+    let outcome = api::classify_write(reply);
+    let accepted_error = matches!(&outcome, Err(e) if e.message.starts_with(ACCEPTED));
+    if let Err(e) = &outcome {
+        check_error(e, reply, "classify_write");
+        if !accepted_error {
+            return;
+        }
+        assert_eq!(e.kind, Kind::Protocol, "classify_write: {}", e.message);
+        assert_eq!(e.retry, Retry::Never, "a task id error is never retried");
+    }
+    // Ok, or the task id refused: the platform said code 0 on a 2xx.
+    assert!(
+        success,
+        "classify_write: code 0 accepted from HTTP {}",
+        reply.status
+    );
+    if let Ok(Some(id)) = &outcome {
+        assert!(fits(id), "a task id that does not fit: {id:?}");
+    }
+    // The oracle, when serde_json::Value reads the body too (the library's
+    // envelope skips unknown members, which a Value keeps and may refuse,
+    // e.g. a lone surrogate escape in one).
+    let Ok(body) = serde_json::from_slice::<Value>(reply.body) else {
+        return;
+    };
+    let task_id = body.get("data").and_then(|d| d.get("task_id"));
+    // What the task id must give: Some(Some(id)), Some(None) (done at
+    // once), or None (a protocol error).
+    let expected: Option<Option<String>> = match task_id {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if s.is_empty() => Some(None),
+        Some(Value::String(s)) => fits(s).then(|| Some(s.clone())),
+        Some(Value::Number(n)) if n.is_u64() => Some(Some(n.to_string())),
+        Some(_) => None,
+    };
+    match (outcome, expected) {
+        (Ok(got), Some(want)) => {
+            assert_eq!(got, want, "classify_write: the task id of {task_id:?}")
+        }
+        (Err(_), None) => {}
+        (got, want) => panic!(
+            "classify_write gave {:?} for data.task_id {task_id:?}, expected {want:?}",
+            got.map_err(|e| e.message)
+        ),
+    }
+}
+
+/// A task id the C caller can take: non-empty, no NUL, fits in
+/// `FEISHU_TASK_ID_SIZE` with its NUL.
+fn fits(id: &str) -> bool {
+    !id.is_empty() && id.len() < FEISHU_TASK_ID_SIZE && !id.contains('\0')
 }
 
 /// Valid UTF-8 (a `String` is), bounded, and without control characters, so
