@@ -16,7 +16,7 @@ use ureq::{Agent, Timeout};
 
 use crate::api::{MAX_BODY_LEN, Reply};
 use crate::config::Config;
-use crate::error::{Error, Kind, FEISHU_MESSAGE_SIZE, Retry};
+use crate::error::{Error, FEISHU_MESSAGE_SIZE, Kind, Retry};
 use crate::unversioned::{self, HostCache, ResolveFailed};
 
 /// `User-Agent` of every request.

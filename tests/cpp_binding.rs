@@ -187,7 +187,9 @@ fn cpp_example_prints_statuses_errors_and_progress() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(stdout.contains("success: success"), "{stdout}");
     assert!(
-        stdout.contains("err-1061003: error 1061003 (platform: task not found)"),
+        stdout.contains(
+            "err-1061003: error 1061003 (platform: not found (the task, file or folder))"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("not found."), "{stdout}");

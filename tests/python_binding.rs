@@ -353,8 +353,9 @@ fn python_m_feishu_task_prints_statuses_and_errors_like_the_c_example() {
     assert_eq!(lines[2], "process: process (still running)");
     let logid = logid_of(&server, "err-1061003");
     assert!(
-        lines[3].starts_with("err-1061003: error 1061003 (platform: task not found): ")
-            && lines[3].ends_with(&format!("[HTTP 404] [log id {logid}]")),
+        lines[3].starts_with(
+            "err-1061003: error 1061003 (platform: not found (the task, file or folder)): "
+        ) && lines[3].ends_with(&format!("[HTTP 404] [log id {logid}]")),
         "{}",
         show(&out)
     );

@@ -176,7 +176,7 @@ void test_platform_errors()
         CHECKM(has(e->what(), "not found") && has(e->what(), "[log id ") &&
                    has(e->what(), "1061003") && has(e->what(), "[HTTP 404]"),
                e->what());
-        CHECK(has(e->description(), "task not found"));
+        CHECK(has(e->description(), "not found (the task, file or folder)"));
         CHECK(!has(e->what(), "SECRET"));
         CHECK(e->info().raw().code == 1061003);
     }

@@ -132,7 +132,7 @@ class FeishuTaskTest(unittest.TestCase):
         self.assertRegex(e.log_id, r"^\d{30}$")
         self.assertEqual(e.retry_after, 0.0)
         self.assertIn("not found", e.message)
-        self.assertIn("task not found", e.description)
+        self.assertIn("not found (the task, file or folder)", e.description)
         self.assertEqual(e.last_status, Status.UNKNOWN)
         text = str(e)
         for part in ("not found", "1061003", "[HTTP 404]", "[log id " + e.log_id + "]"):

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char};
 
-use crate::error::{Error, FEISHU_LOG_ID_SIZE, Kind, FEISHU_MESSAGE_SIZE};
+use crate::error::{Error, FEISHU_LOG_ID_SIZE, FEISHU_MESSAGE_SIZE, Kind};
 
 /// Return codes. Every function that returns `int32_t` returns one of these,
 /// or a positive platform code: 0 is success, < 0 a failure on this side of
@@ -200,8 +200,18 @@ pub fn describe(code: i32) -> &'static CStr {
         FEISHU_ERR_INTERNAL => c"internal error (a bug in libfeishu_task)",
         1061001 => c"platform: internal error (transient, retry later)",
         1061002 => c"platform: params error",
-        1061003 => c"platform: task not found",
+        1061003 => c"platform: not found (the task, file or folder)",
+        1061004 => c"platform: forbidden",
+        1061005 => c"platform: authentication failed",
+        1061007 => c"platform: already deleted",
+        1061045 => c"platform: retry later (writes: no concurrency, 5 per second)",
+        1062501 | 1062502 => c"platform: no permission on the node or its children",
+        1062507 => c"platform: more than 1,500 items in the folder",
+        1062524 | 1062535 => c"platform: no edit permission on the source or destination",
+        1064510 | 1064511 => c"platform: cross-tenant or cross-brand operation",
+        1065200 => c"platform: source node not found (possibly replica lag)",
         99991400 => c"platform: rate limited",
+        99991403 => c"platform: monthly API quota spent (never retried)",
         99991661 => c"platform: missing or malformed Authorization",
         99991663 => c"platform: tenant_access_token invalid or expired",
         99991664 => c"platform: app_access_token invalid",
