@@ -16,11 +16,9 @@
 //! same seed and queues each call's reply under the call's own task id. So
 //! what the parent measures about itself is the library's alone.
 
-#[path = "support/server.rs"]
-mod server;
+use support::server;
 
-#[path = "support/chaos.rs"]
-mod chaos;
+use support::chaos;
 
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString, c_char, c_void};

@@ -4,29 +4,29 @@
 //! nothing but `CMAKE_PREFIX_PATH` (`examples/cmake`, the package config
 //! `feishu_task::feishu_task`), each run against the mock server.
 //!
+//! cargo-c builds in the target directory of the tests' one release build
+//! (`<target>/test-release`, LTO off: `support::native::release_build_env`), so
+//! with a cargo-c whose cargo is the toolchain's own the dependencies are not
+//! compiled again.
+//!
 //! Needs `cargo-cinstall` (cargo-c), `pkg-config` and `cmake`; without them
-//! the test says so and skips, except in CI (`.ci/run` installs them).
-
-#[path = "support/server.rs"]
-mod server;
+//! the test is skipped (shown as ignored, with the reason), except where skips
+//! are forbidden (CI: `.ci/run` installs them), where it fails.
+//!
+//! Runs under the support harness (`harness = false`): tests are listed at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use server::Server;
+use support::harness::{Outcome, skip};
+use support::native::{self, on_path};
+use support::server::Server;
 
 fn have(cmd: &str, arg: &str) -> bool {
     Command::new(cmd)
         .arg(arg)
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-/// Whether an executable named `name` is on PATH (cargo runs `cargo-NAME`
-/// for `cargo NAME`).
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
 }
 
 fn show(out: &std::process::Output) -> String {
@@ -53,28 +53,33 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn cargo_cinstall_gives_a_pkg_config_library() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    if !on_path("cargo-cinstall") || !have("pkg-config", "--version") || !have("cmake", "--version")
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install cargo-c, pkg-config and cmake for the packaging test"
-        );
-        eprintln!(
-            "SKIPPED cargo_cinstall_gives_a_pkg_config_library: cargo-c, pkg-config or cmake is not installed"
-        );
-        return;
+fn cargo_cinstall_gives_a_pkg_config_library() -> Outcome {
+    let missing: Vec<&str> = [
+        ("cargo-c", on_path("cargo-cinstall")),
+        ("pkg-config", have("pkg-config", "--version")),
+        ("cmake", have("cmake", "--version")),
+    ]
+    .into_iter()
+    .filter(|(_, found)| !found)
+    .map(|(name, _)| name)
+    .collect();
+    if !missing.is_empty() {
+        return Err(skip(format!(
+            "{missing:?} not installed (cargo install cargo-c; apt-get install pkg-config cmake)"
+        )));
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("packaging");
+    let root = native::root();
+    let work = native::scratch_dir("packaging");
     let stage = work.join("stage");
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(&work).unwrap();
     let prefix = "/opt/feishu";
 
-    let out = Command::new(&cargo)
+    let _lock = native::release_build_lock();
+    let started = std::time::Instant::now();
+    let mut cinstall = Command::new(native::cargo());
+    native::release_build_env(&mut cinstall);
+    let out = cinstall
         .current_dir(&root)
         .args([
             "cinstall",
@@ -87,9 +92,11 @@ fn cargo_cinstall_gives_a_pkg_config_library() {
         .arg("--destdir")
         .arg(&stage)
         .arg("--target-dir")
-        .arg(work.join("target"))
+        .arg(native::release_target_dir())
         .output()
         .expect("run cargo cinstall");
+    drop(_lock);
+    eprintln!("cargo cinstall: {:.1} s", started.elapsed().as_secs_f64());
     assert!(
         out.status.success(),
         "cargo cinstall failed\n{}",
@@ -241,4 +248,7 @@ fn cargo_cinstall_gives_a_pkg_config_library() {
         "{}",
         show(&out)
     );
+    Ok(())
 }
+
+support::native_tests!(cargo_cinstall_gives_a_pkg_config_library);

@@ -2,8 +2,7 @@
 //! (`feishu_client_options_set_rate_limit`) against a mock gateway that counts
 //! fixed 1 s windows, and the gate the platform's own 429s close per token.
 
-#[path = "support/server.rs"]
-mod server;
+use support::server;
 
 mod common;
 

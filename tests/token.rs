@@ -1,8 +1,7 @@
 //! The managed tenant_access_token through the C ABI: a client with app
 //! credentials and a NULL token, against the mock server's token endpoint.
 
-#[path = "support/server.rs"]
-mod server;
+use support::server;
 
 mod common;
 

@@ -1,8 +1,7 @@
 //! `feishu_client_task_wait` through the C ABI: schedule, deadline, cancel,
 //! progress, rate limits and transient failures, against the mock server.
 
-#[path = "support/server.rs"]
-mod server;
+use support::server;
 
 mod common;
 
