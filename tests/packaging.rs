@@ -4,10 +4,12 @@
 //! nothing but `CMAKE_PREFIX_PATH` (`examples/cmake`, the package config
 //! `feishu_task::feishu_task`), each run against the mock server.
 //!
-//! cargo-c builds in the target directory of the tests' one release build
-//! (`<target>/test-release`, LTO off: `support::native::release_build_env`), so
-//! with a cargo-c whose cargo is the toolchain's own the dependencies are not
-//! compiled again.
+//! cargo-c builds with the settings of the tests' release build (LTO off:
+//! `support::native::release_build_env`), in a directory of its own below it,
+//! `<target>/test-release/cargo-c`: cargo-c hands every dependency an (empty)
+//! list of extra compiler arguments, which cargo's fingerprint counts, so
+//! cargo-c and plain cargo can never reuse each other's dependencies, and in one
+//! directory they would rebuild them for each other on every run.
 //!
 //! Needs `cargo-cinstall` (cargo-c), `pkg-config` and `cmake`; without them
 //! the test is skipped (shown as ignored, with the reason), except where skips
@@ -92,7 +94,7 @@ fn cargo_cinstall_gives_a_pkg_config_library() -> Outcome {
         .arg("--destdir")
         .arg(&stage)
         .arg("--target-dir")
-        .arg(native::release_target_dir())
+        .arg(native::release_target_dir().join("cargo-c"))
         .output()
         .expect("run cargo cinstall");
     drop(_lock);
