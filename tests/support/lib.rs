@@ -9,4 +9,5 @@ pub mod harness;
 pub mod native;
 pub mod proxy;
 pub mod server;
+pub mod timing;
 pub mod tls;
