@@ -1,6 +1,6 @@
-//! The test harness of the native test binaries (`tests/c_abi.rs`, `tests/asan.rs`,
-//! `tests/cpp_binding.rs`, `tests/go_binding.rs`, `tests/python_binding.rs`,
-//! `tests/packaging.rs`, `tests/bench_clients.rs`; `harness = false` in Cargo.toml).
+//! The test harness of the native tests: `tests/native/` (`main.rs` and one module per
+//! suite: `c_abi`, `asan`, `cpp_binding`, `go_binding`, `python_binding`, `packaging`,
+//! `bench_clients`), one binary with `harness = false` in Cargo.toml.
 //!
 //! Why not libtest: its tests can only pass or fail at run time, so a test that cannot run
 //! on this machine (no Go, no cargo-c, no PyPI) would show as passed. Here a test returns
@@ -15,18 +15,24 @@
 //! Where every test must run — `CI` or `FEISHU_TEST_NO_SKIP=1` in the environment — a
 //! skip is a failure instead (and `.ci/run` also fails on any `skipped:` line).
 //!
-//! A file using it lists its tests at its end, instead of marking them `#[test]`:
+//! A module lists its tests at its end, instead of marking them `#[test]`, and `main.rs`
+//! lists the modules:
 //!
 //! ```ignore
 //! fn my_test() -> Outcome { ...; Ok(()) }
-//! support::native_tests!(my_test, my_other_test);
+//! support::native_tests!(my_test, my_other_test); // pub const TESTS: Suite
 //! ```
 //!
-//! A `#[test]` function in such a file would never run (rustc drops it without libtest), so
-//! the harness refuses to run a file that has one. Arguments understood, as libtest's:
-//! name filters, `--exact`, `--skip NAME`, `--list`, `--ignored`, `--include-ignored`,
-//! `--test-threads N` (or `RUST_TEST_THREADS`); others (`--nocapture`, `--quiet`, ...) are
-//! accepted and ignored. Output is not captured.
+//! A `#[test]` function in such a module would never run (rustc drops it without libtest),
+//! so the harness refuses to run a module that has one. Tests are named `module::function`.
+//!
+//! The tests run on [`threads`] threads (at least 4: most of them wait for child processes
+//! and servers, not for the CPU). Before they start, `main` may begin work several tests
+//! share in a thread of its own (the release builds), which those tests then wait for.
+//!
+//! Arguments understood, as libtest's: name filters, `--exact`, `--skip NAME`, `--list`,
+//! `--ignored`, `--include-ignored`, `--test-threads N` (or `RUST_TEST_THREADS`); others
+//! (`--nocapture`, `--quiet`, ...) are accepted and ignored. Output is not captured.
 
 use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -48,6 +54,12 @@ pub type Outcome = Result<(), Skip>;
 pub struct Test {
     pub name: &'static str,
     pub run: fn() -> Outcome,
+}
+
+/// A module's tests and its source file (checked for `#[test]`).
+pub struct Suite {
+    pub source: &'static str,
+    pub tests: &'static [Test],
 }
 
 /// Whether a test that cannot run must fail instead: in CI (`CI` set) and with
@@ -77,18 +89,24 @@ pub fn target_tmpdir() -> PathBuf {
         .clone()
 }
 
-/// `fn main` for a test file: runs the listed tests with [`main`].
+/// A module's `pub const TESTS: Suite`: the listed functions, named `module::function`.
 #[macro_export]
 macro_rules! native_tests {
     ($($test:ident),+ $(,)?) => {
-        fn main() -> ::std::process::ExitCode {
-            $crate::harness::main(
-                env!("CARGO_TARGET_TMPDIR"),
-                concat!(env!("CARGO_MANIFEST_DIR"), "/", file!()),
-                &[$($crate::harness::Test { name: stringify!($test), run: $test }),+],
-            )
-        }
+        /// This module's tests, for the harness (`tests/support/harness.rs`).
+        pub const TESTS: $crate::harness::Suite = $crate::harness::Suite {
+            source: concat!(env!("CARGO_MANIFEST_DIR"), "/", file!()),
+            tests: &[$($crate::harness::Test {
+                name: concat!(module_path!(), "::", stringify!($test)),
+                run: $test,
+            }),+],
+        };
     };
+}
+
+/// How many tests run at once by default: twice the cores, at least 4.
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get() * 2).max(4)
 }
 
 struct Args {
@@ -110,7 +128,7 @@ fn parse_args() -> Args {
         threads: std::env::var("RUST_TEST_THREADS")
             .ok()
             .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            .unwrap_or_else(threads),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -162,11 +180,24 @@ fn refuse_libtest_tests(source: &Path) {
     );
 }
 
-/// Runs `tests` as libtest would, with skips shown as ignored; the exit code is 101 when
-/// a test failed.
-pub fn main(target_tmpdir: &str, source: &str, tests: &[Test]) -> ExitCode {
+/// Runs the suites' tests as libtest would, with skips shown as ignored; the exit code is
+/// 101 when a test failed. `prepare` gets the names of the tests about to run, first, and
+/// may start shared work in the background. `target_tmpdir` is the binary's
+/// `CARGO_TARGET_TMPDIR`.
+pub fn main(target_tmpdir: &str, suites: &[Suite], prepare: fn(&[&'static str])) -> ExitCode {
     let _ = TARGET_TMPDIR.set(PathBuf::from(target_tmpdir));
-    refuse_libtest_tests(Path::new(source));
+    for suite in suites {
+        refuse_libtest_tests(Path::new(suite.source));
+    }
+    // "native::c_abi::name" -> "c_abi::name" (the crate is the binary).
+    let tests: Vec<Test> = suites
+        .iter()
+        .flat_map(|s| s.tests)
+        .map(|t| Test {
+            name: t.name.split_once("::").map_or(t.name, |(_, rest)| rest),
+            run: t.run,
+        })
+        .collect();
     let args = parse_args();
     let matches = |name: &str| {
         let selected = args.filters.is_empty()
@@ -196,6 +227,7 @@ pub fn main(target_tmpdir: &str, source: &str, tests: &[Test]) -> ExitCode {
     }
     // None of these tests is ignored before it runs.
     let chosen = if args.ignored_only { Vec::new() } else { chosen };
+    prepare(&chosen.iter().map(|t| t.name).collect::<Vec<_>>());
 
     let started = Instant::now();
     println!(

@@ -8,7 +8,7 @@
 //! threaded C tests and the example) use the optimised library of the tests' release build;
 //! without valgrind they are skipped (a failure in CI). The others run natively.
 //!
-//! Runs under the support harness (`harness = false`): tests are listed at the end.
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -10,7 +10,7 @@
 //! packages, the race-instrumented standard library above all, are kept from one
 //! clone and run to the next), else (no HOME) in `CARGO_TARGET_TMPDIR` too.
 //!
-//! Runs under the support harness (`harness = false`): tests are listed at the end.
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
 use support::harness::{Outcome, Skip, skip};
 use support::native;

@@ -6,7 +6,7 @@
 //! code, which ASan instruments; what the library leaves uninitialised is valgrind's, in
 //! `tests/c_abi.rs`); without ASan they are skipped (a failure in CI).
 //!
-//! Runs under the support harness (`harness = false`): tests are listed at the end.
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
 use support::harness::Outcome;
 use support::native::{self, ASAN_OPTIONS, asan};

@@ -15,7 +15,7 @@
 //! Skipped (shown as ignored, with the reason) when python3, its venv/pip or the package
 //! registry is unavailable, except where skips are forbidden (CI), where that fails.
 //!
-//! Runs under the support harness (`harness = false`): tests are listed at the end.
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
 use support::harness::{Outcome, Skip, skip};
 use support::native;
@@ -92,15 +92,19 @@ fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `Ok` when `python3` runs; else the test's skip (a failure where skips are forbidden).
-fn have_python() -> Result<(), Skip> {
-    let found = Command::new("python3")
+/// Whether `python3` runs.
+fn have_python_quietly() -> bool {
+    Command::new("python3")
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    if found {
+        .is_ok_and(|s| s.success())
+}
+
+/// `Ok` when `python3` runs; else the test's skip (a failure where skips are forbidden).
+fn have_python() -> Result<(), Skip> {
+    if have_python_quietly() {
         Ok(())
     } else {
         Err(skip("python3 is not installed"))
@@ -490,11 +494,27 @@ enum Setup {
     Failed(String),
 }
 
+/// The package installed by pip, and its wheel, made once for every test here.
+static SETUP: OnceLock<Setup> = OnceLock::new();
+
+/// Whether the test named `name` (`python_binding::...`) uses the pip-built package.
+pub fn needs_the_wheel(name: &str) -> bool {
+    name.strip_prefix("python_binding::")
+        .is_some_and(|t| t.starts_with("pip_") || t.starts_with("wheel_"))
+}
+
+/// Builds and installs the package (what [`installed`] waits for) ahead of the tests, when
+/// python3 runs here; says nothing otherwise (the tests do).
+pub fn prepare() {
+    if have_python_quietly() {
+        SETUP.get_or_init(install);
+    }
+}
+
 /// The installed package, set up once for every test here; the test's skip when it cannot
 /// be (a failure where skips are forbidden).
 fn installed() -> Result<&'static Installed, Skip> {
     have_python()?;
-    static SETUP: OnceLock<Setup> = OnceLock::new();
     match SETUP.get_or_init(install) {
         Setup::Ready(installed) => Ok(installed),
         Setup::Unavailable(why) => Err(skip(why.clone())),

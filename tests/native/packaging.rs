@@ -15,10 +15,11 @@
 //! the test is skipped (shown as ignored, with the reason), except where skips
 //! are forbidden (CI: `.ci/run` installs them), where it fails.
 //!
-//! Runs under the support harness (`harness = false`): tests are listed at the end.
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use support::harness::{Outcome, skip};
 use support::native::{self, on_path};
@@ -55,6 +56,48 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
     None
 }
 
+/// `cargo cinstall` into `<scratch>/packaging/stage` (prefix /opt/feishu), once: its
+/// output.
+fn cinstall() -> &'static Output {
+    static OUT: OnceLock<Output> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let root = native::root();
+        let stage = native::scratch_dir("packaging").join("stage");
+        let _ = std::fs::remove_dir_all(&stage);
+        let prefix = "/opt/feishu";
+        let _lock = native::release_build_lock();
+        let started = std::time::Instant::now();
+        let mut cinstall = Command::new(native::cargo());
+        native::release_build_env(&mut cinstall);
+        let out = cinstall
+            .current_dir(&root)
+            .args([
+                "cinstall",
+                "--release",
+                "--prefix",
+                prefix,
+                "--libdir",
+                "/opt/feishu/lib",
+            ])
+            .arg("--destdir")
+            .arg(&stage)
+            .arg("--target-dir")
+            .arg(native::release_target_dir().join("cargo-c"))
+            .output()
+            .expect("run cargo cinstall");
+        drop(_lock);
+        eprintln!("cargo cinstall: {:.1} s", started.elapsed().as_secs_f64());
+        out
+    })
+}
+
+/// Runs the cargo-c install ahead of the test, when cargo-c is installed.
+pub fn prepare() {
+    if on_path("cargo-cinstall") {
+        cinstall();
+    }
+}
+
 fn cargo_cinstall_gives_a_pkg_config_library() -> Outcome {
     let missing: Vec<&str> = [
         ("cargo-c", on_path("cargo-cinstall")),
@@ -73,37 +116,8 @@ fn cargo_cinstall_gives_a_pkg_config_library() -> Outcome {
     let root = native::root();
     let work = native::scratch_dir("packaging");
     let stage = work.join("stage");
-    let _ = std::fs::remove_dir_all(&stage);
-    std::fs::create_dir_all(&work).unwrap();
-    let prefix = "/opt/feishu";
-
-    let _lock = native::release_build_lock();
-    let started = std::time::Instant::now();
-    let mut cinstall = Command::new(native::cargo());
-    native::release_build_env(&mut cinstall);
-    let out = cinstall
-        .current_dir(&root)
-        .args([
-            "cinstall",
-            "--release",
-            "--prefix",
-            prefix,
-            "--libdir",
-            "/opt/feishu/lib",
-        ])
-        .arg("--destdir")
-        .arg(&stage)
-        .arg("--target-dir")
-        .arg(native::release_target_dir().join("cargo-c"))
-        .output()
-        .expect("run cargo cinstall");
-    drop(_lock);
-    eprintln!("cargo cinstall: {:.1} s", started.elapsed().as_secs_f64());
-    assert!(
-        out.status.success(),
-        "cargo cinstall failed\n{}",
-        show(&out)
-    );
+    let out = cinstall();
+    assert!(out.status.success(), "cargo cinstall failed\n{}", show(out));
 
     let installed = stage.join("opt/feishu");
     let lib = installed.join("lib");

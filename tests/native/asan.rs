@@ -12,7 +12,7 @@
 //! Skipped (shown as ignored, with the reason) only when the C compiler cannot build with
 //! `-fsanitize=address`; where skips are forbidden (CI) that is a failure.
 //!
-//! Runs under the support harness (`harness = false`): tests are listed at the end.
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

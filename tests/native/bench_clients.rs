@@ -6,7 +6,7 @@
 //! `bench/run.sh`'s job). The clients link to the optimised library of the tests' release
 //! build, as the benchmark does (without its LTO).
 //!
-//! Runs under the support harness (`harness = false`): tests are listed at the end.
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
 use support::harness::{Outcome, skip};
 use support::native;
