@@ -9,7 +9,8 @@
 //! `<target>/test-release/cargo-c`: cargo-c hands every dependency an (empty)
 //! list of extra compiler arguments, which cargo's fingerprint counts, so
 //! cargo-c and plain cargo can never reuse each other's dependencies, and in one
-//! directory they would rebuild them for each other on every run.
+//! directory they would rebuild them for each other on every run. Its
+//! dependencies are built with opt-level 0 (the library keeps its own 3).
 //!
 //! Needs `cargo-cinstall` (cargo-c), `pkg-config` and `cmake`; without them
 //! the test is skipped (shown as ignored, with the reason), except where skips
@@ -69,6 +70,10 @@ fn cinstall() -> &'static Output {
         let started = std::time::Instant::now();
         let mut cinstall = Command::new(native::cargo());
         native::release_build_env(&mut cinstall);
+        // Its dependencies cannot be the shared build's (above), so they are built here
+        // unoptimised (the library itself keeps its opt-level 3): nothing this test checks
+        // depends on their speed, and an optimised copy would double the suite's build time.
+        cinstall.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0");
         let out = cinstall
             .current_dir(&root)
             .args([
