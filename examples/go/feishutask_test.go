@@ -1,7 +1,7 @@
 package feishutask_test
 
 // These tests run against the mock Feishu server of the Rust test suite
-// (tests/support/server.rs); tests/go_binding.rs starts one and passes its
+// (tests/support/server.rs); tests/native/go_binding.rs starts one and passes its
 // URL in FEISHU_TEST_BASE_URL. Without it they are skipped.
 
 import (
@@ -28,7 +28,7 @@ func baseURL(t *testing.T) string {
 	t.Helper()
 	u := os.Getenv("FEISHU_TEST_BASE_URL")
 	if u == "" {
-		t.Skip("FEISHU_TEST_BASE_URL is not set (run through `cargo test --test go_binding`)")
+		t.Skip("FEISHU_TEST_BASE_URL is not set (run through `cargo test --test native go_binding`)")
 	}
 	return u
 }

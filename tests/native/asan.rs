@@ -1,6 +1,6 @@
 //! The C tests of `tests/c/` built with AddressSanitizer (and its
 //! LeakSanitizer), run against the mock Feishu server with the same
-//! environment as `tests/c_abi.rs` gives them. Any finding fails the test.
+//! environment as `tests/native/c_abi.rs` gives them. Any finding fails the test.
 //!
 //! The C programs are instrumented; the Rust library is not, but ASan's
 //! allocator replaces malloc/free for the whole process, so LeakSanitizer

@@ -2,7 +2,7 @@
 //! compiled with the system C compiler against the generated header and linked
 //! to the built shared library, then run against the mock Feishu server.
 //!
-//! valgrind (memcheck) runs where it finds what AddressSanitizer (`tests/asan.rs`, the
+//! valgrind (memcheck) runs where it finds what AddressSanitizer (`tests/native/asan.rs`, the
 //! same C tests) cannot: reads of memory the library left uninitialised, and errors inside
 //! the library, which ASan does not instrument. Those runs (`[memcheck]` below: the single-
 //! threaded C tests and the example) use the optimised library of the tests' release build;

@@ -4,7 +4,7 @@
 //! the mock Feishu server. The test program and the example are built and run with
 //! AddressSanitizer and LeakSanitizer (the wrapper's RAII, callbacks and exceptions are C++
 //! code, which ASan instruments; what the library leaves uninitialised is valgrind's, in
-//! `tests/c_abi.rs`); without ASan they are skipped (a failure in CI).
+//! `tests/native/c_abi.rs`); without ASan they are skipped (a failure in CI).
 //!
 //! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 

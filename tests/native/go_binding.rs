@@ -43,11 +43,10 @@ fn go() -> Result<&'static Path, Skip> {
         let on_path: Vec<PathBuf> = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).map(|d| d.join("go")).collect())
             .unwrap_or_default();
-        let found = on_path
+        on_path
             .into_iter()
             .chain([PathBuf::from("/usr/lib/go/bin/go")])
-            .find(|p| p.is_file());
-        found
+            .find(|p| p.is_file())
     })
     .as_deref()
     .ok_or_else(|| {

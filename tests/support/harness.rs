@@ -106,7 +106,9 @@ macro_rules! native_tests {
 
 /// How many tests run at once by default: twice the cores, at least 4.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get() * 2).max(4)
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() * 2)
+        .max(4)
 }
 
 struct Args {
@@ -226,7 +228,11 @@ pub fn main(target_tmpdir: &str, suites: &[Suite], prepare: fn(&[&'static str]))
         return ExitCode::SUCCESS;
     }
     // None of these tests is ignored before it runs.
-    let chosen = if args.ignored_only { Vec::new() } else { chosen };
+    let chosen = if args.ignored_only {
+        Vec::new()
+    } else {
+        chosen
+    };
     prepare(&chosen.iter().map(|t| t.name).collect::<Vec<_>>());
 
     let started = Instant::now();

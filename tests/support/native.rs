@@ -72,13 +72,8 @@ pub fn lib_dir(name: &str) -> PathBuf {
 /// As [`lib_dir`], with the optimised library of [`release_library`].
 pub fn release_lib_dir(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        link_library(
-            &release_library(),
-            &scratch_dir(name).join("release-lib"),
-        )
-    })
-    .clone()
+    DIR.get_or_init(|| link_library(&release_library(), &scratch_dir(name).join("release-lib")))
+        .clone()
 }
 
 /// `dir` with `libfeishu_task.so` and `libfeishu_task.so.0` pointing at `built`.
@@ -170,8 +165,7 @@ pub fn release_library() -> PathBuf {
             .join(host_triple())
             .join("release/libfeishu_task.so");
         let copy = scratch_dir("release").join(format!("libfeishu_task.so.{}", std::process::id()));
-        std::fs::copy(&built, &copy)
-            .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+        std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
         eprintln!(
             "release build of the library: {:.1} s",
             started.elapsed().as_secs_f64()
@@ -246,7 +240,9 @@ pub fn asan(compiler: &str) -> Result<(), Skip> {
     };
     match why {
         None => Ok(()),
-        Some(why) => Err(harness::skip(format!("AddressSanitizer is unavailable: {why}"))),
+        Some(why) => Err(harness::skip(format!(
+            "AddressSanitizer is unavailable: {why}"
+        ))),
     }
 }
 
@@ -272,7 +268,10 @@ fn asan_probe(compiler: &str) -> Option<String> {
         }
         Ok(_) => {}
     }
-    match Command::new(&exe).env("ASAN_OPTIONS", ASAN_OPTIONS).output() {
+    match Command::new(&exe)
+        .env("ASAN_OPTIONS", ASAN_OPTIONS)
+        .output()
+    {
         Ok(out) if out.status.success() => None,
         Ok(out) => Some(format!("an empty ASan program fails here:\n{}", show(&out))),
         Err(e) => Some(format!("cannot run the ASan probe: {e}")),
