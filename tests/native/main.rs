@@ -10,9 +10,9 @@
 //! module's `native_tests!` list (a `#[test]` attribute would never run: the harness
 //! refuses a module that has one).
 //!
-//! Before the tests start, the work several of them wait for begins in a thread of its own
-//! (the release build of the library, then the pip-built wheel, then the cargo-c install),
-//! while the tests that need none of it run.
+//! Before the tests start, the work several of them wait for begins in threads of their own
+//! (the release build of the library, then the pip-built wheel; beside them the cargo-c
+//! install), while the tests that need none of it run.
 
 mod asan;
 mod bench_clients;
@@ -55,6 +55,10 @@ fn prepare(chosen: &[&'static str]) {
     if !(library || wheel || cinstall) {
         return;
     }
+    // cargo-c builds in a directory of its own (see packaging.rs): beside the other.
+    if cinstall {
+        std::thread::spawn(packaging::prepare);
+    }
     std::thread::spawn(move || {
         if library || wheel {
             // The wheel's cargo build reuses its dependencies.
@@ -62,9 +66,6 @@ fn prepare(chosen: &[&'static str]) {
         }
         if wheel {
             python_binding::prepare();
-        }
-        if cinstall {
-            packaging::prepare();
         }
     });
 }

@@ -66,7 +66,6 @@ fn cinstall() -> &'static Output {
         let stage = native::scratch_dir("packaging").join("stage");
         let _ = std::fs::remove_dir_all(&stage);
         let prefix = "/opt/feishu";
-        let _lock = native::release_build_lock();
         let started = std::time::Instant::now();
         let mut cinstall = Command::new(native::cargo());
         native::release_build_env(&mut cinstall);
@@ -90,7 +89,6 @@ fn cinstall() -> &'static Output {
             .arg(native::release_target_dir().join("cargo-c"))
             .output()
             .expect("run cargo cinstall");
-        drop(_lock);
         eprintln!("cargo cinstall: {:.1} s", started.elapsed().as_secs_f64());
         out
     })

@@ -24,7 +24,7 @@ use support::server;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use native::{fresh_library, root, show};
@@ -84,13 +84,6 @@ const NETWORK_ERRORS: &[&str] = &[
     // No index answered: setuptools, a build requirement, always has versions on PyPI.
     "(from versions: none)",
 ];
-
-/// Held by every test while it runs a unittest suite or a pip build: a release build on the
-/// machine's cores would slow the suites' timing tests down.
-fn heavy() -> MutexGuard<'static, ()> {
-    static HEAVY: Mutex<()> = Mutex::new(());
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Whether `python3` runs.
 fn have_python_quietly() -> bool {
@@ -248,7 +241,6 @@ fn check_unittest(out: &Output, server: &Server, what: &str) -> u32 {
 
 fn python_unittest_module_passes_against_the_mock_server() -> Outcome {
     have_python()?;
-    let _heavy = heavy();
     let (server, env) = unittest_server();
     let out = python(
         &["-m", "unittest", "-v", "test_feishu_task"],
@@ -604,7 +596,6 @@ fn make_venv(python: &Path, dir: &Path, name: &str) -> Result<PathBuf, Setup> {
 }
 
 fn install() -> Setup {
-    let _heavy = heavy();
     let dir = out_dir().join("installed");
     std::fs::create_dir_all(&dir).expect("create the install dir");
     let venv = dir.join("venv");
@@ -715,7 +706,6 @@ fn pip_installed_package_passes_the_unittest_module() -> Outcome {
         "the installed package loaded {library}, not its bundled library"
     );
 
-    let _heavy = heavy();
     let (server, env) = unittest_server();
     let out = venv_python(
         &installed.python,
@@ -1013,7 +1003,6 @@ fn wheel_passes_the_unittest_module_on_every_other_python_found() -> Outcome {
         assert!(file.starts_with(venv.to_str().unwrap()), "{file}");
         assert!(library.starts_with(venv.to_str().unwrap()), "{library}");
 
-        let _heavy = heavy();
         let (server, env) = unittest_server();
         let out = venv_python(
             &python,
