@@ -13,7 +13,7 @@
 //!
 //! Two clients share the 8 threads: stalls and trickles, which end at their
 //! deadline, go to one with a short deadline (`FEISHU_CHAOS_STALL_MS`, default
-//! 250 ms: they must take at least that and end soon after it); every other
+//! 150 ms: they must take at least that and end soon after it); every other
 //! fault ends by itself and goes to one whose deadline (10 s) only a hang
 //! reaches, so a busy machine cannot turn a slow 2 MiB body into a timeout.
 //!
@@ -51,9 +51,9 @@ const THREADS: usize = 8;
 const CALL_TIMEOUT_MS: u32 = 10_000;
 
 /// The deadline of stalls and trickles, which end there: `FEISHU_CHAOS_STALL_MS`, else
-/// 250 ms (more than a few of the trickle's 50 ms bytes).
+/// 150 ms (three of the trickle's 50 ms bytes).
 fn stall_ms() -> u32 {
-    chaos::usize_from_env("FEISHU_CHAOS_STALL_MS", 250)
+    chaos::usize_from_env("FEISHU_CHAOS_STALL_MS", 150)
         .try_into()
         .unwrap_or(u32::MAX)
 }

@@ -21,6 +21,6 @@ pub fn slack() -> Duration {
 /// How soon "at once" is, as the tests check it: 500 ms. A cancel must end a sleeping wait
 /// within it (the library promises 50 ms; scheduling on a loaded machine takes the rest), a
 /// call that cannot be sent must be refused within it. Each such test arranges that the slow
-/// alternative (sleeping on until the next poll, waiting out the deadline) would take at least
-/// a second, so it still fails the bound.
+/// alternative (sleeping on until the next poll, waiting out the deadline) would take longer
+/// (650 ms at the least, mostly seconds), so it still fails the bound.
 pub const PROMPT: Duration = Duration::from_millis(500);
