@@ -11,7 +11,7 @@
 //! refuses a module that has one).
 //!
 //! Before the tests start, the work several of them wait for begins in threads of their own
-//! (the release build of the library, then the pip-built wheel; beside them the cargo-c
+//! (the release build of the library, then the pip-built wheel and, beside it, the cargo-c
 //! install), while the tests that need none of it run.
 
 mod asan;
@@ -55,14 +55,15 @@ fn prepare(chosen: &[&'static str]) {
     if !(library || wheel || cinstall) {
         return;
     }
-    // cargo-c builds in a directory of its own (see packaging.rs): beside the other.
-    if cinstall {
-        std::thread::spawn(packaging::prepare);
-    }
     std::thread::spawn(move || {
         if library || wheel {
             // The wheel's cargo build reuses its dependencies.
             support::native::release_library();
+        }
+        // cargo-c builds in a directory of its own (see packaging.rs), beside the wheel's
+        // short build (one crate) rather than the long one it would slow down.
+        if cinstall {
+            std::thread::spawn(packaging::prepare);
         }
         if wheel {
             python_binding::prepare();
