@@ -20,7 +20,9 @@ meta = json.loads(
         text=True,
     ).stdout
 )
-ours = next(p for p in meta["packages"] if p["id"] in meta["workspace_members"])
+# The library (the workspace's other member is the test support crate).
+root_manifest = meta["workspace_root"] + "/Cargo.toml"
+ours = next(p for p in meta["packages"] if p["manifest_path"] == root_manifest)
 msrv = ours["rust_version"]
 # Only what the library itself builds with (normal and build dependencies).
 nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}

@@ -1,8 +1,7 @@
 //! The client API of the C ABI (FeishuClientOptions, FeishuClient): option
 //! validation, retries counted at the server, independent clients, logging.
 
-#[path = "support/server.rs"]
-mod server;
+use support::server;
 
 mod common;
 

@@ -5,8 +5,7 @@
 //! use from the environment) and one server; tests count only requests for
 //! their own task ids, so they can run in parallel.
 
-#[path = "support/server.rs"]
-mod server;
+use support::server;
 
 use std::ffi::{CStr, CString, c_char};
 use std::sync::OnceLock;

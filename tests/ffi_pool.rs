@@ -2,8 +2,7 @@
 //! from one thread, and calls from many threads, reuse pooled connections.
 //! (Its own test binary, so the server's connection count is this test's.)
 
-#[path = "support/server.rs"]
-mod server;
+use support::server;
 
 use std::ffi::CString;
 

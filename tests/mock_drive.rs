@@ -2,8 +2,7 @@
 //! std's TcpStream: no library involved, so these tests say what the mock does, and the
 //! library's tests can rely on it.
 
-#[path = "support/server.rs"]
-mod server;
+use support::server;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};

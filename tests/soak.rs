@@ -10,11 +10,7 @@
 //! server runs in a child process (the ignored test `soak_mock_server`), so
 //! what is measured is the library's alone.
 
-#[path = "support/server.rs"]
-mod server;
-
-#[path = "support/chaos.rs"]
-mod chaos;
+use support::chaos;
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicUsize, Ordering};

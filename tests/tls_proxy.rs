@@ -6,12 +6,9 @@
 //! another, holding `ENV`; the other tests that read the environment (an
 //! explicit proxy honours NO_PROXY) hold it too.
 
-#[path = "support/proxy.rs"]
-mod proxy;
-#[path = "support/server.rs"]
-mod server;
-#[path = "support/tls.rs"]
-mod tls;
+use support::proxy;
+use support::server;
+use support::tls;
 
 mod common;
 

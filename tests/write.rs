@@ -2,8 +2,7 @@
 //! `feishu_client_delete` against the mock server's drive writes (its
 //! platform rules: no concurrency per token, 5 per second, 1061045).
 
-#[path = "support/server.rs"]
-mod server;
+use support::server;
 
 mod common;
 

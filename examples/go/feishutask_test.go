@@ -1,7 +1,7 @@
 package feishutask_test
 
 // These tests run against the mock Feishu server of the Rust test suite
-// (tests/support/server.rs); tests/go_binding.rs starts one and passes its
+// (tests/support/server.rs); tests/native/go_binding.rs starts one and passes its
 // URL in FEISHU_TEST_BASE_URL. Without it they are skipped.
 
 import (
@@ -28,7 +28,7 @@ func baseURL(t *testing.T) string {
 	t.Helper()
 	u := os.Getenv("FEISHU_TEST_BASE_URL")
 	if u == "" {
-		t.Skip("FEISHU_TEST_BASE_URL is not set (run through `cargo test --test go_binding`)")
+		t.Skip("FEISHU_TEST_BASE_URL is not set (run through `cargo test --test native go_binding`)")
 	}
 	return u
 }
@@ -509,8 +509,10 @@ func TestWaitCancelledByContext(t *testing.T) {
 	// cancelledAt was written before cancel(), which happens before Wait sees ctx.Done().
 	lag := returnedAt.Sub(cancelledAt)
 	t.Logf("Wait returned %v after the cancel", lag)
-	if lag > 100*time.Millisecond {
-		t.Errorf("Wait returned %v after the cancel, want within 100ms", lag)
+	// The library ends a sleeping wait within 50 ms of a cancel; 500 ms leaves room for
+	// the race detector and a loaded machine.
+	if lag > 500*time.Millisecond {
+		t.Errorf("Wait returned %v after the cancel, want within 500ms", lag)
 	}
 	var apiErr *feishutask.APIError
 	if !errors.As(err, &apiErr) || apiErr.Code != feishutask.CodeCancelled {

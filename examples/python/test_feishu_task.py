@@ -3,8 +3,8 @@
     FEISHU_TASK_LIB=target/debug/libfeishu_task.so FEISHU_TEST_BASE_URL=http://127.0.0.1:PORT \
     FEISHU_TEST_APP_ID=cli_py FEISHU_TEST_APP_SECRET=py-secret python3 -m unittest -v test_feishu_task
 
-Skipped when FEISHU_TEST_BASE_URL is unset. tests/python_binding.rs runs it with a fresh
-mock server (cargo test --test python_binding). Standard library only.
+Skipped when FEISHU_TEST_BASE_URL is unset. tests/native/python_binding.rs runs it with a fresh
+mock server (cargo test --test native python_binding). Standard library only.
 """
 
 import json

@@ -3,15 +3,18 @@
 //! Feishu server, and the `taskwait` command built and run against it.
 //!
 //! Needs Go 1.19 or later (`apt-get install golang-go`). Without it the tests
-//! print `SKIPPED: go not installed` and pass, except in CI (`CI` set), where
-//! they fail. Go downloads nothing (standard library only, `GOPROXY=off`) and
-//! writes nothing outside the target directory (its cache and GOPATH live in
-//! `CARGO_TARGET_TMPDIR`).
+//! are skipped (shown as ignored, with the reason), except where skips are
+//! forbidden (`CI` set), where they fail. Go downloads nothing (standard library
+//! only, `GOPROXY=off`); its GOPATH lives in `CARGO_TARGET_TMPDIR`, its build
+//! cache is the user's own (`go env GOCACHE`, as for any `go test`: compiled
+//! packages, the race-instrumented standard library above all, are kept from one
+//! clone and run to the next), else (no HOME) in `CARGO_TARGET_TMPDIR` too.
+//!
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
-#[path = "support/native.rs"]
-mod native;
-#[path = "support/server.rs"]
-mod server;
+use support::harness::{Outcome, Skip, skip};
+use support::native;
+use support::server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -32,32 +35,25 @@ fn go_src() -> PathBuf {
     root().join("examples/go")
 }
 
-/// The `go` command: on PATH, else Debian's `/usr/lib/go/bin/go`. None (and
-/// `SKIPPED: go not installed` printed) when Go is not installed outside CI;
-/// a failure in CI.
-fn go() -> Option<&'static Path> {
+/// The `go` command: on PATH, else Debian's `/usr/lib/go/bin/go`; the test's
+/// skip when Go is not installed (a failure where skips are forbidden).
+fn go() -> Result<&'static Path, Skip> {
     static GO: OnceLock<Option<PathBuf>> = OnceLock::new();
     GO.get_or_init(|| {
         let on_path: Vec<PathBuf> = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).map(|d| d.join("go")).collect())
             .unwrap_or_default();
-        let found = on_path
+        on_path
             .into_iter()
             .chain([PathBuf::from("/usr/lib/go/bin/go")])
-            .find(|p| p.is_file());
-        if found.is_none() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must test the Go binding, but `go` is not installed \
-                 (neither on PATH nor /usr/lib/go/bin/go): apt-get install golang-go"
-            );
-        }
-        found
+            .find(|p| p.is_file())
     })
     .as_deref()
-    .or_else(|| {
-        eprintln!("SKIPPED: go not installed");
-        None
+    .ok_or_else(|| {
+        skip(
+            "go is not installed (neither on PATH nor /usr/lib/go/bin/go): \
+             apt-get install golang-go",
+        )
     })
 }
 
@@ -75,7 +71,6 @@ fn go_cmd(go: &Path, base_url: &str) -> Command {
             format!("-L{0} -Wl,-rpath,{0}", lib.display()),
         )
         .env("FEISHU_TEST_BASE_URL", base_url)
-        .env("GOCACHE", tmp.join("cache"))
         .env("GOPATH", tmp.join("gopath"))
         .env("GOFLAGS", "-mod=mod")
         .env("GOPROXY", "off")
@@ -84,6 +79,12 @@ fn go_cmd(go: &Path, base_url: &str) -> Command {
         .env("GOWORK", "off")
         .env("GOENV", "off")
         .env("GO111MODULE", "on");
+    let user_cache = ["GOCACHE", "XDG_CACHE_HOME", "HOME"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    if !user_cache {
+        cmd.env("GOCACHE", tmp.join("cache"));
+    }
     for var in [
         "FEISHU_BASE_URL",
         "FEISHU_TIMEOUT_MS",
@@ -120,9 +121,8 @@ fn run_go(go: &Path, base_url: &str, args: &[&str]) -> String {
     )
 }
 
-#[test]
-fn go_package_is_formatted_vetted_and_passes_its_tests() {
-    let Some(go) = go() else { return };
+fn go_package_is_formatted_vetted_and_passes_its_tests() -> Outcome {
+    let go = go()?;
     let server = Server::start();
     // The managed-token test also registers it over HTTP (POST /_mock/app).
     server.add_app("cli_go", "go-secret");
@@ -169,11 +169,11 @@ fn go_package_is_formatted_vetted_and_passes_its_tests() {
         "the race detector fired:\n{out}"
     );
     assert!(server.request_count() > 0, "the Go tests sent nothing");
+    Ok(())
 }
 
-#[test]
-fn go_taskwait_command_waits_with_progress() {
-    let Some(go) = go() else { return };
+fn go_taskwait_command_waits_with_progress() -> Outcome {
+    let go = go()?;
     let server = Server::start();
     let url = server.base_url();
     let exe = out_dir().join("taskwait");
@@ -249,4 +249,10 @@ fn go_taskwait_command_waits_with_progress() {
     // No token and no credentials: a usage error.
     let out = run(&["success"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    Ok(())
 }
+
+support::native_tests!(
+    go_package_is_formatted_vetted_and_passes_its_tests,
+    go_taskwait_command_waits_with_progress,
+);

@@ -8,19 +8,23 @@
 //!   runs against that install alone (a copy of it in a directory of its own, no
 //!   `FEISHU_TASK_LIB`, no `PYTHONPATH`); `pip wheel examples/python` gives the wheel whose
 //!   contents are checked, and which is installed into every other Python 3.9+ found.
+//!   cargo builds the library for it in the target directory of the tests' one release build
+//!   (`<target>/test-release`, LTO off: `support::native::release_build_env`), reusing what
+//!   the other tests and the earlier runs built there.
 //!
-//! Skipped (saying SKIPPED) when python3, its venv/pip or the package registry is unavailable,
-//! except in CI, where that fails.
+//! Skipped (shown as ignored, with the reason) when python3, its venv/pip or the package
+//! registry is unavailable, except where skips are forbidden (CI), where that fails.
+//!
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
-#[path = "support/native.rs"]
-mod native;
-#[path = "support/server.rs"]
-mod server;
+use support::harness::{Outcome, Skip, skip};
+use support::native;
+use support::server;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use native::{fresh_library, root, show};
@@ -81,33 +85,23 @@ const NETWORK_ERRORS: &[&str] = &[
     "(from versions: none)",
 ];
 
-/// Held by every test while it runs a unittest suite or a pip build: a release build on the
-/// machine's cores would slow the suites' timing tests down.
-fn heavy() -> MutexGuard<'static, ()> {
-    static HEAVY: Mutex<()> = Mutex::new(());
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn ci() -> bool {
-    std::env::var_os("CI").is_some()
-}
-
-/// Whether `python3` runs; panics in CI when it does not.
-fn have_python(test: &str) -> bool {
-    let found = Command::new("python3")
+/// Whether `python3` runs.
+fn have_python_quietly() -> bool {
+    Command::new("python3")
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            !ci(),
-            "CI must run the Python binding tests, but python3 is not installed"
-        );
-        eprintln!("SKIPPED: python3 not found ({test})");
+        .is_ok_and(|s| s.success())
+}
+
+/// `Ok` when `python3` runs; else the test's skip (a failure where skips are forbidden).
+fn have_python() -> Result<(), Skip> {
+    if have_python_quietly() {
+        Ok(())
+    } else {
+        Err(skip("python3 is not installed"))
     }
-    found
 }
 
 /// Runs `cmd` (stdin closed) with its output in `<out_dir>/<name>.std{out,err}`; kills it
@@ -245,12 +239,8 @@ fn check_unittest(out: &Output, server: &Server, what: &str) -> u32 {
 
 // ------------------------------------------------------------------------- the source tree
 
-#[test]
-fn python_unittest_module_passes_against_the_mock_server() {
-    if !have_python("python_unittest_module_passes_against_the_mock_server") {
-        return;
-    }
-    let _heavy = heavy();
+fn python_unittest_module_passes_against_the_mock_server() -> Outcome {
+    have_python()?;
     let (server, env) = unittest_server();
     let out = python(
         &["-m", "unittest", "-v", "test_feishu_task"],
@@ -259,13 +249,11 @@ fn python_unittest_module_passes_against_the_mock_server() {
     );
     let ran = check_unittest(&out, &server, "the source tree");
     eprintln!("Python binding (source tree): {ran} tests passed");
+    Ok(())
 }
 
-#[test]
-fn python_module_says_where_the_library_should_be() {
-    if !have_python("python_module_says_where_the_library_should_be") {
-        return;
-    }
+fn python_module_says_where_the_library_should_be() -> Outcome {
+    have_python()?;
     let missing = out_dir().join("no-such-dir/libfeishu_task.so");
     let out = python(
         &["-c", "import feishu_task"],
@@ -301,6 +289,7 @@ fn python_module_says_where_the_library_should_be() {
         Some(fresh_library().to_str().unwrap()),
         "{stdout}"
     );
+    Ok(())
 }
 
 /// `python -m feishu_task` (source tree) against `server` with FEISHU_TOKEN: its output and
@@ -325,11 +314,8 @@ fn logid_of(server: &Server, task_id: &str) -> String {
         .unwrap_or_else(|| panic!("no log id recorded for {task_id}"))
 }
 
-#[test]
-fn python_m_feishu_task_prints_statuses_and_errors_like_the_c_example() {
-    if !have_python("python_m_feishu_task_prints_statuses_and_errors_like_the_c_example") {
-        return;
-    }
+fn python_m_feishu_task_prints_statuses_and_errors_like_the_c_example() -> Outcome {
+    have_python()?;
     let server = Server::start();
 
     // Statuses and a platform error with its log id; any failure: exit 1.
@@ -383,13 +369,11 @@ fn python_m_feishu_task_prints_statuses_and_errors_like_the_c_example() {
         stdout.contains("error 99991400") && stdout.contains("[retry after 1000 ms]"),
         "{stdout}"
     );
+    Ok(())
 }
 
-#[test]
-fn python_m_feishu_task_waits_with_progress() {
-    if !have_python("python_m_feishu_task_waits_with_progress") {
-        return;
-    }
+fn python_m_feishu_task_waits_with_progress() -> Outcome {
+    have_python()?;
     let server = Server::start();
 
     // A task that finishes after 700 ms: progress lines, then its status; exit 0.
@@ -452,13 +436,11 @@ fn python_m_feishu_task_waits_with_progress() {
             .ends_with("success: success (the task has finished)\n")
     );
     assert_eq!(server.token_fetches_for("cli_app"), 1);
+    Ok(())
 }
 
-#[test]
-fn python_m_feishu_task_usage_errors_exit_2() {
-    if !have_python("python_m_feishu_task_usage_errors_exit_2") {
-        return;
-    }
+fn python_m_feishu_task_usage_errors_exit_2() -> Outcome {
+    have_python()?;
     let server = Server::start();
     for (i, args) in [
         &[][..],
@@ -484,6 +466,7 @@ fn python_m_feishu_task_usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FEISHU_TOKEN"));
     assert_eq!(server.request_count(), 0, "nothing was sent");
+    Ok(())
 }
 
 // ------------------------------------------------------------------------- pip install
@@ -504,23 +487,30 @@ enum Setup {
     Failed(String),
 }
 
-/// The installed package, set up once for every test here; `None` (having said SKIPPED)
-/// when it cannot be, outside CI.
-fn installed(test: &str) -> Option<&'static Installed> {
-    if !have_python(test) {
-        return None;
+/// The package installed by pip, and its wheel, made once for every test here.
+static SETUP: OnceLock<Setup> = OnceLock::new();
+
+/// Whether the test named `name` (`python_binding::...`) uses the pip-built package.
+pub fn needs_the_wheel(name: &str) -> bool {
+    name.strip_prefix("python_binding::")
+        .is_some_and(|t| t.starts_with("pip_") || t.starts_with("wheel_"))
+}
+
+/// Builds and installs the package (what [`installed`] waits for) ahead of the tests, when
+/// python3 runs here; says nothing otherwise (the tests do).
+pub fn prepare() {
+    if have_python_quietly() {
+        SETUP.get_or_init(install);
     }
-    static SETUP: OnceLock<Setup> = OnceLock::new();
+}
+
+/// The installed package, set up once for every test here; the test's skip when it cannot
+/// be (a failure where skips are forbidden).
+fn installed() -> Result<&'static Installed, Skip> {
+    have_python()?;
     match SETUP.get_or_init(install) {
-        Setup::Ready(installed) => Some(installed),
-        Setup::Unavailable(why) => {
-            assert!(
-                !ci(),
-                "CI must test the pip-installed Python package, but {why}"
-            );
-            eprintln!("SKIPPED {test}: {why}");
-            None
-        }
+        Setup::Ready(installed) => Ok(installed),
+        Setup::Unavailable(why) => Err(skip(why.clone())),
         Setup::Failed(why) => panic!("{why}"),
     }
 }
@@ -539,19 +529,22 @@ fn source_status() -> Option<String> {
 }
 
 /// `python -m pip ARGS` for the build: the caller's environment (proxies and pip's own
-/// settings included, to reach the registry), cargo's output under the scratch dir.
+/// settings included, to reach the registry), cargo's output in the tests' release build.
 fn pip(python: &Path, args: &[&str], name: &str) -> Result<Output, Setup> {
     let mut cmd = Command::new(python);
+    native::release_build_env(&mut cmd);
     cmd.args(["-m", "pip"])
         .args(args)
         .current_dir(out_dir())
         .env("PIP_NO_INPUT", "1")
         .env("PIP_PROGRESS_BAR", "off")
-        .env("CARGO_TARGET_DIR", out_dir().join("cargo-target"))
         .env_remove("PYTHONPATH")
         .env_remove("PYTHONHOME")
         .env_remove("FEISHU_TASK_LIB");
-    let out = run(cmd, name, PIP_LIMIT);
+    let out = {
+        let _lock = native::release_build_lock();
+        run(cmd, name, PIP_LIMIT)
+    };
     if out.status.success() {
         return Ok(out);
     }
@@ -604,7 +597,6 @@ fn make_venv(python: &Path, dir: &Path, name: &str) -> Result<PathBuf, Setup> {
 }
 
 fn install() -> Setup {
-    let _heavy = heavy();
     let dir = out_dir().join("installed");
     std::fs::create_dir_all(&dir).expect("create the install dir");
     let venv = dir.join("venv");
@@ -699,11 +691,8 @@ fn where_loaded(python: &Path, cwd: &Path, env: &[(&str, &str)], name: &str) -> 
     (lines[0].to_owned(), lines[1].to_owned())
 }
 
-#[test]
-fn pip_installed_package_passes_the_unittest_module() {
-    let Some(installed) = installed("pip_installed_package_passes_the_unittest_module") else {
-        return;
-    };
+fn pip_installed_package_passes_the_unittest_module() -> Outcome {
+    let installed = installed()?;
     let cwd = tests_copy("unittest");
     // The package imported is the venv's, and the library it loaded its own copy.
     let (file, library) = where_loaded(&installed.python, &cwd, &[], "installed_where");
@@ -718,7 +707,6 @@ fn pip_installed_package_passes_the_unittest_module() {
         "the installed package loaded {library}, not its bundled library"
     );
 
-    let _heavy = heavy();
     let (server, env) = unittest_server();
     let out = venv_python(
         &installed.python,
@@ -729,15 +717,11 @@ fn pip_installed_package_passes_the_unittest_module() {
     );
     let ran = check_unittest(&out, &server, "the pip-installed package");
     eprintln!("Python binding (pip install): {ran} tests passed, library {library}");
+    Ok(())
 }
 
-#[test]
-fn pip_installed_package_lets_feishu_task_lib_override_its_library() {
-    let Some(installed) =
-        installed("pip_installed_package_lets_feishu_task_lib_override_its_library")
-    else {
-        return;
-    };
+fn pip_installed_package_lets_feishu_task_lib_override_its_library() -> Outcome {
+    let installed = installed()?;
     let cwd = tests_copy("override");
     let fresh = fresh_library();
     let fresh = fresh.to_str().unwrap();
@@ -764,13 +748,11 @@ fn pip_installed_package_lets_feishu_task_lib_override_its_library() {
         "{}",
         show(&out)
     );
+    Ok(())
 }
 
-#[test]
-fn pip_installed_command_line_checks_and_waits() {
-    let Some(installed) = installed("pip_installed_command_line_checks_and_waits") else {
-        return;
-    };
+fn pip_installed_command_line_checks_and_waits() -> Outcome {
+    let installed = installed()?;
     let cwd = tests_copy("cli");
     let server = Server::start();
     let url = server.base_url();
@@ -832,6 +814,7 @@ fn pip_installed_command_line_checks_and_waits() {
         show(&out)
     );
     assert_eq!(server.writes_for("fldScript"), 1);
+    Ok(())
 }
 
 /// The wheel's file names and sizes, its METADATA and entry_points.txt.
@@ -888,13 +871,8 @@ with zipfile.ZipFile(sys.argv[1]) as z:
     }
 }
 
-#[test]
-fn wheel_carries_the_library_the_version_the_license_and_the_types() {
-    let Some(installed) =
-        installed("wheel_carries_the_library_the_version_the_license_and_the_types")
-    else {
-        return;
-    };
+fn wheel_carries_the_library_the_version_the_license_and_the_types() -> Outcome {
+    let installed = installed()?;
     let name = installed
         .wheel
         .file_name()
@@ -980,6 +958,7 @@ fn wheel_carries_the_library_the_version_the_license_and_the_types() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    Ok(())
 }
 
 /// The `major.minor` of a Python command, if it runs.
@@ -1004,12 +983,8 @@ fn python_version(python: &str) -> Option<(u32, u32)> {
 /// The wheel, built once, installs (from the file, offline) into every other Python 3.9+
 /// found, and passes the unittest module there: `python3.9` ... `python3.14` on PATH, and
 /// the interpreters listed in FEISHU_TEST_PYTHONS (paths, separated by spaces).
-#[test]
-fn wheel_passes_the_unittest_module_on_every_other_python_found() {
-    let Some(installed) = installed("wheel_passes_the_unittest_module_on_every_other_python_found")
-    else {
-        return;
-    };
+fn wheel_passes_the_unittest_module_on_every_other_python_found() -> Outcome {
+    let installed = installed()?;
     let own = python_version(installed.python.to_str().unwrap()).expect("the venv's python");
     let mut candidates: Vec<String> = std::env::var("FEISHU_TEST_PYTHONS")
         .unwrap_or_default()
@@ -1032,7 +1007,7 @@ fn wheel_passes_the_unittest_module_on_every_other_python_found() {
         let python = match make_venv(Path::new(&candidate), &venv, &format!("venv_{tag}")) {
             Ok(python) => python,
             Err(Setup::Unavailable(why) | Setup::Failed(why)) => {
-                assert!(!ci(), "{candidate}: {why}");
+                assert!(!support::harness::skips_forbidden(), "{candidate}: {why}");
                 eprintln!("note: {candidate} skipped: {why}");
                 continue;
             }
@@ -1050,7 +1025,6 @@ fn wheel_passes_the_unittest_module_on_every_other_python_found() {
         assert!(file.starts_with(venv.to_str().unwrap()), "{file}");
         assert!(library.starts_with(venv.to_str().unwrap()), "{library}");
 
-        let _heavy = heavy();
         let (server, env) = unittest_server();
         let out = venv_python(
             &python,
@@ -1070,4 +1044,18 @@ fn wheel_passes_the_unittest_module_on_every_other_python_found() {
     } else {
         eprintln!("the wheel passed on {}", passed.join(", "));
     }
+    Ok(())
 }
+
+support::native_tests!(
+    python_unittest_module_passes_against_the_mock_server,
+    python_module_says_where_the_library_should_be,
+    python_m_feishu_task_prints_statuses_and_errors_like_the_c_example,
+    python_m_feishu_task_waits_with_progress,
+    python_m_feishu_task_usage_errors_exit_2,
+    pip_installed_package_passes_the_unittest_module,
+    pip_installed_package_lets_feishu_task_lib_override_its_library,
+    pip_installed_command_line_checks_and_waits,
+    wheel_carries_the_library_the_version_the_license_and_the_types,
+    wheel_passes_the_unittest_module_on_every_other_python_found,
+);

@@ -3,14 +3,15 @@
 //! through its C ABI against the mock server, which counts the requests each
 //! mode must make; a failed call fails the run; the library, the floor and
 //! libcurl send the same requests, over plain HTTP and over TLS. Nothing here is timed (the numbers are
-//! `bench/run.sh`'s job).
+//! `bench/run.sh`'s job). The clients link to the optimised library of the tests' release
+//! build, as the benchmark does (without its LTO).
+//!
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
-#[path = "support/native.rs"]
-mod native;
-#[path = "support/server.rs"]
-mod server;
-#[path = "support/tls.rs"]
-mod tls;
+use support::harness::{Outcome, skip};
+use support::native;
+use support::server;
+use support::tls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ fn have_header(header: &str) -> bool {
 
 /// Builds bench/<name>.c as bench/run.sh does, with -Werror added.
 fn build(name: &str, libs: &[&str]) -> PathBuf {
-    let lib = native::lib_dir("bench");
+    let lib = native::release_lib_dir("bench");
     let exe = native::scratch_dir("bench").join(name);
     let out = Command::new("cc")
         .args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"])
@@ -127,8 +128,7 @@ fn num(fields: &HashMap<String, String>, key: &str) -> f64 {
         .unwrap_or_else(|_| panic!("{key} is not a number in {fields:?}"))
 }
 
-#[test]
-fn lib_client_measures_every_mode_through_the_c_abi() {
+fn lib_client_measures_every_mode_through_the_c_abi() -> Outcome {
     let server = Server::start();
     let exe = lib_client();
 
@@ -182,10 +182,10 @@ fn lib_client_measures_every_mode_through_the_c_abi() {
         num(&mem[1], "allocs_per_call"),
         num(&mem[1], "frees_per_call")
     );
+    Ok(())
 }
 
-#[test]
-fn a_failed_call_or_a_bad_command_line_fails_the_benchmark() {
+fn a_failed_call_or_a_bad_command_line_fails_the_benchmark() -> Outcome {
     let server = Server::start();
     let exe = lib_client();
     server.set_sequence(TASK_ID, vec![Reply::not_found()]);
@@ -206,27 +206,22 @@ fn a_failed_call_or_a_bad_command_line_fails_the_benchmark() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
     }
     assert_eq!(server.request_count(), sent, "bad usage sent nothing");
+    Ok(())
 }
 
 /// The library, the floor and libcurl over plain HTTP and over TLS (a front
 /// with a test CA, given to each as FEISHU_CA_FILE): the same request, the
 /// calls each mode claims, threads with a connection (or handle) each, and
 /// exit status 1 when the server answers anything but success.
-#[test]
-fn every_client_over_http_and_https_sends_the_same_requests() {
+fn every_client_over_http_and_https_sends_the_same_requests() -> Outcome {
     let missing: Vec<&str> = ["openssl/ssl.h", "curl/curl.h"]
         .into_iter()
         .filter(|h| !have_header(h))
         .collect();
     if !missing.is_empty() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must build the bench clients, but {missing:?} are not installed"
-        );
-        eprintln!(
-            "SKIPPED every_client_over_http_and_https_sends_the_same_requests: no {missing:?}"
-        );
-        return;
+        return Err(skip(format!(
+            "the headers {missing:?} are not installed (apt-get install libssl-dev libcurl4-openssl-dev)"
+        )));
     }
     let server = Server::start();
     let pki = TestPki::generate();
@@ -272,4 +267,11 @@ fn every_client_over_http_and_https_sends_the_same_requests() {
             assert_eq!(out.status.code(), Some(1), "{client} {url}\n{}", show(&out));
         }
     }
+    Ok(())
 }
+
+support::native_tests!(
+    lib_client_measures_every_mode_through_the_c_abi,
+    a_failed_call_or_a_bad_command_line_fails_the_benchmark,
+    every_client_over_http_and_https_sends_the_same_requests,
+);

@@ -4,29 +4,33 @@
 //! nothing but `CMAKE_PREFIX_PATH` (`examples/cmake`, the package config
 //! `feishu_task::feishu_task`), each run against the mock server.
 //!
+//! cargo-c builds with the settings of the tests' release build (LTO off:
+//! `support::native::release_build_env`), in a directory of its own below it,
+//! `<target>/test-release/cargo-c`: cargo-c hands every dependency an (empty)
+//! list of extra compiler arguments, which cargo's fingerprint counts, so
+//! cargo-c and plain cargo can never reuse each other's dependencies, and in one
+//! directory they would rebuild them for each other on every run. Its
+//! dependencies are built with opt-level 0 (the library keeps its own 3).
+//!
 //! Needs `cargo-cinstall` (cargo-c), `pkg-config` and `cmake`; without them
-//! the test says so and skips, except in CI (`.ci/run` installs them).
-
-#[path = "support/server.rs"]
-mod server;
+//! the test is skipped (shown as ignored, with the reason), except where skips
+//! are forbidden (CI: `.ci/run` installs them), where it fails.
+//!
+//! A module of the native test binary (`tests/native/main.rs`): tests are listed at the end.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
 
-use server::Server;
+use support::harness::{Outcome, skip};
+use support::native::{self, on_path};
+use support::server::Server;
 
 fn have(cmd: &str, arg: &str) -> bool {
     Command::new(cmd)
         .arg(arg)
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-/// Whether an executable named `name` is on PATH (cargo runs `cargo-NAME`
-/// for `cargo NAME`).
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
 }
 
 fn show(out: &std::process::Output) -> String {
@@ -53,48 +57,70 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn cargo_cinstall_gives_a_pkg_config_library() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    if !on_path("cargo-cinstall") || !have("pkg-config", "--version") || !have("cmake", "--version")
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install cargo-c, pkg-config and cmake for the packaging test"
-        );
-        eprintln!(
-            "SKIPPED cargo_cinstall_gives_a_pkg_config_library: cargo-c, pkg-config or cmake is not installed"
-        );
-        return;
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("packaging");
-    let stage = work.join("stage");
-    let _ = std::fs::remove_dir_all(&stage);
-    std::fs::create_dir_all(&work).unwrap();
-    let prefix = "/opt/feishu";
+/// `cargo cinstall` into `<scratch>/packaging/stage` (prefix /opt/feishu), once: its
+/// output.
+fn cinstall() -> &'static Output {
+    static OUT: OnceLock<Output> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let root = native::root();
+        let stage = native::scratch_dir("packaging").join("stage");
+        let _ = std::fs::remove_dir_all(&stage);
+        let prefix = "/opt/feishu";
+        let started = std::time::Instant::now();
+        let mut cinstall = Command::new(native::cargo());
+        native::release_build_env(&mut cinstall);
+        // Its dependencies cannot be the shared build's (above), so they are built here
+        // unoptimised (the library itself keeps its opt-level 3): nothing this test checks
+        // depends on their speed, and an optimised copy would double the suite's build time.
+        cinstall.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0");
+        let out = cinstall
+            .current_dir(&root)
+            .args([
+                "cinstall",
+                "--release",
+                "--prefix",
+                prefix,
+                "--libdir",
+                "/opt/feishu/lib",
+            ])
+            .arg("--destdir")
+            .arg(&stage)
+            .arg("--target-dir")
+            .arg(native::release_target_dir().join("cargo-c"))
+            .output()
+            .expect("run cargo cinstall");
+        eprintln!("cargo cinstall: {:.1} s", started.elapsed().as_secs_f64());
+        out
+    })
+}
 
-    let out = Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "cinstall",
-            "--release",
-            "--prefix",
-            prefix,
-            "--libdir",
-            "/opt/feishu/lib",
-        ])
-        .arg("--destdir")
-        .arg(&stage)
-        .arg("--target-dir")
-        .arg(work.join("target"))
-        .output()
-        .expect("run cargo cinstall");
-    assert!(
-        out.status.success(),
-        "cargo cinstall failed\n{}",
-        show(&out)
-    );
+/// Runs the cargo-c install ahead of the test, when cargo-c is installed.
+pub fn prepare() {
+    if on_path("cargo-cinstall") {
+        cinstall();
+    }
+}
+
+fn cargo_cinstall_gives_a_pkg_config_library() -> Outcome {
+    let missing: Vec<&str> = [
+        ("cargo-c", on_path("cargo-cinstall")),
+        ("pkg-config", have("pkg-config", "--version")),
+        ("cmake", have("cmake", "--version")),
+    ]
+    .into_iter()
+    .filter(|(_, found)| !found)
+    .map(|(name, _)| name)
+    .collect();
+    if !missing.is_empty() {
+        return Err(skip(format!(
+            "{missing:?} not installed (cargo install cargo-c; apt-get install pkg-config cmake)"
+        )));
+    }
+    let root = native::root();
+    let work = native::scratch_dir("packaging");
+    let stage = work.join("stage");
+    let out = cinstall();
+    assert!(out.status.success(), "cargo cinstall failed\n{}", show(out));
 
     let installed = stage.join("opt/feishu");
     let lib = installed.join("lib");
@@ -241,4 +267,7 @@ fn cargo_cinstall_gives_a_pkg_config_library() {
         "{}",
         show(&out)
     );
+    Ok(())
 }
+
+support::native_tests!(cargo_cinstall_gives_a_pkg_config_library);
