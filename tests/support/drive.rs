@@ -220,12 +220,12 @@ pub fn write_reply_by_name(file_token: &[u8]) -> Option<Reply> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         let (digits, tail) = rest.split_at(end);
-        if tail.is_empty() || tail.starts_with('-') {
-            if let Ok(code) = digits.parse::<i64>() {
-                return Some(write_error(code));
-            }
-        }
-        return None;
+        let whole = tail.is_empty() || tail.starts_with('-');
+        return digits
+            .parse::<i64>()
+            .ok()
+            .filter(|_| whole)
+            .map(write_error);
     }
     // Longer names before their prefixes.
     const NAMES: [&str; 10] = [
