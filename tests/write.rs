@@ -207,7 +207,9 @@ fn each_documented_error_code_is_returned_as_it_is() {
         ("err-99991403", 99991403, 400),
     ] {
         server.reset();
-        let w = moved(&client, Some(TOKEN), name, "folder", "fldTarget");
+        // A token each: one token's writes are paced at 5 per second.
+        let token = format!("{TOKEN}-{code}");
+        let w = moved(&client, Some(&token), name, "folder", "fldTarget");
         assert_eq!(w.rc, code, "{name}: {}", w.message());
         assert_eq!(w.err.http_status, http, "{name}");
         assert!(!text(&w.err.log_id).is_empty(), "{name}: no log id");
@@ -216,7 +218,7 @@ fn each_documented_error_code_is_returned_as_it_is() {
             1,
             "{name}: a permanent failure is sent once"
         );
-        let w = deleted(&client, Some(TOKEN), name, "file");
+        let w = deleted(&client, Some(&token), name, "file");
         assert_eq!(w.rc, code, "{name}: {}", w.message());
         assert_eq!(server.writes(), 2, "{name}");
     }
@@ -346,7 +348,7 @@ fn retry_later_is_waited_out_and_retried_within_the_deadline() {
     assert_eq!(w.rc, FEISHU_OK, "{}", w.message());
     assert_eq!(server.writes_for("fldBusy"), 4);
     // Always 1061045: the call ends at its deadline with that code.
-    let (_o, client) = client_for(&server, 0, 1500);
+    let (_o, client) = client_for(&server, 0, 800);
     let started = Instant::now();
     let w = moved(&client, Some(TOKEN), "err-1061045", "folder", "fldTarget");
     assert_eq!(w.rc, 1061045, "{}", w.message());
@@ -399,7 +401,7 @@ fn a_write_that_could_not_connect_is_retried() {
 #[test]
 fn no_failure_after_the_request_was_written_is_ever_sent_twice() {
     let server = Server::start();
-    let (_o, client) = client_for(&server, 3, 1500);
+    let (_o, client) = client_for(&server, 3, 700);
     for (name, reply, code) in [
         ("reset", Reply::Reset, FEISHU_ERR_NETWORK),
         ("truncated", Reply::Truncated, FEISHU_ERR_NETWORK),
@@ -415,11 +417,12 @@ fn no_failure_after_the_request_was_written_is_ever_sent_twice() {
         server.reset();
         let file = format!("fld-{name}");
         server.set_write_sequence(&file, vec![reply.clone(), reply.clone(), reply]);
-        let w = moved(&client, Some(TOKEN), &file, "folder", "fldTarget");
+        let token = format!("{TOKEN}-{name}");
+        let w = moved(&client, Some(&token), &file, "folder", "fldTarget");
         assert_eq!(w.rc, code, "{name}: {}", w.message());
         assert!(w.message().contains(APPLIED), "{name}: {}", w.message());
         assert_eq!(server.writes_for(&file), 1, "{name}: sent again");
-        let w = deleted(&client, Some(TOKEN), &file, "folder");
+        let w = deleted(&client, Some(&token), &file, "folder");
         assert_eq!(w.rc, code, "{name}: {}", w.message());
         assert_eq!(server.writes_for(&file), 2, "{name}: sent again");
     }

@@ -532,7 +532,6 @@ class FeishuTaskTest(unittest.TestCase):
 
     def test_documented_write_errors_are_raised_with_their_code(self):
         c = self.client
-        token = "t-SECRET-py-errors"
         for code, http in [
             (1061003, 404),
             (1061004, 403),
@@ -543,6 +542,8 @@ class FeishuTaskTest(unittest.TestCase):
             for what in ("move", "delete"):
                 with self.subTest(code=code, call=what):
                     file_token = f"err-{code}-py-{what}"
+                    # A token each: one token's writes are paced at 5 per second.
+                    token = f"t-SECRET-py-{code}-{what}"
                     before = mock_stat("writes")
                     with self.assertRaises(feishu_task.PlatformError) as cm:
                         if what == "move":
@@ -558,7 +559,7 @@ class FeishuTaskTest(unittest.TestCase):
                     self.assertNotIn(APPLIED, e.message)
                     self.assertEqual(mock_stat("writes"), before + 1, "sent once, not retried")
         with self.assertRaises(feishu_task.PlatformError) as cm:
-            c.delete_and_wait("err-1061007-py-wait", "folder", token)
+            c.delete_and_wait("err-1061007-py-wait", "folder", "t-SECRET-py-errors")
         self.assertEqual((cm.exception.code, cm.exception.task_id), (1061007, None))
 
     def test_bad_write_input_is_rejected_and_nothing_is_sent(self):
@@ -671,7 +672,7 @@ class FeishuTaskTest(unittest.TestCase):
         self.assertGreaterEqual(took, 0.9)
         mock("POST", "/_mock/drive?write_limit=5")
         # Always 1061045: retried until the deadline, then raised.
-        with client(timeout=1.5, max_retries=0) as c:
+        with client(timeout=0.8, max_retries=0) as c:
             start = time.monotonic()
             with self.assertRaises(feishu_task.PlatformError) as cm:
                 c.move("err-1061045-py", "folder", "fldPyTarget", token)
