@@ -27,12 +27,14 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     support::harness::main(
         env!("CARGO_TARGET_TMPDIR"),
-        // In the order the tests are started: the ones that need no release build first.
+        // In the order the tests are started: the wheel's unittest run first (the longest
+        // chain: the release build, the wheel, the module), then the ones that need no
+        // release build.
         &[
+            python_binding::TESTS,
             go_binding::TESTS,
             asan::TESTS,
             cpp_binding::TESTS,
-            python_binding::TESTS,
             c_abi::TESTS,
             bench_clients::TESTS,
             packaging::TESTS,

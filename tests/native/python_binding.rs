@@ -1047,13 +1047,15 @@ fn wheel_passes_the_unittest_module_on_every_other_python_found() -> Outcome {
     Ok(())
 }
 
+// The longest chain first: it waits for the release build and the wheel, then
+// runs the whole unittest module, while the tests after it use the CPU.
 support::native_tests!(
+    pip_installed_package_passes_the_unittest_module,
     python_unittest_module_passes_against_the_mock_server,
     python_module_says_where_the_library_should_be,
     python_m_feishu_task_prints_statuses_and_errors_like_the_c_example,
     python_m_feishu_task_waits_with_progress,
     python_m_feishu_task_usage_errors_exit_2,
-    pip_installed_package_passes_the_unittest_module,
     pip_installed_package_lets_feishu_task_lib_override_its_library,
     pip_installed_command_line_checks_and_waits,
     wheel_carries_the_library_the_version_the_license_and_the_types,
