@@ -7,13 +7,14 @@
 //! call builds its own ([`PerProcess::get`]), found without any lock (an
 //! atomic word and a slot that no thread of the parent can have touched).
 //!
-//! Only atomics and [`OnceLock`]s of fresh slots are used here: a slot is
-//! claimed by an atomic counter, so the one a child claims was never begun in
-//! the parent, and its initialisation cannot be stuck behind a thread that
-//! the child does not have.
+//! Only atomics and [`OnceLock`]s are used here. Each process builds its state
+//! in a slot that it claims (a compare-and-swap of `pending` to its pid and
+//! the next slot): the threads of one process wait for the one that claimed
+//! (it is theirs, alive), while a child, seeing its parent's pid there,
+//! claims the next slot, one that no thread of the parent can have begun.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Processes that can build state of their own: the first, and as many
 /// generations of forked children (a child of a child...). Past that, a call
@@ -22,10 +23,10 @@ const SLOTS: usize = 8;
 
 /// A `T` per process, built on first use in that process.
 pub(crate) struct PerProcess<T> {
-    /// `pid << 32 | slot + 1` of the state in use; 0 before the first.
+    /// `pid << 32 | slot + 1` of the state in use (complete); 0 before the first.
     current: AtomicU64,
-    /// The next slot to claim.
-    next: AtomicUsize,
+    /// `pid << 32 | slot + 1` of the last slot claimed, complete or not.
+    pending: AtomicU64,
     slots: [OnceLock<T>; SLOTS],
 }
 
@@ -54,12 +55,22 @@ fn word(pid: u32, slot: usize) -> u64 {
     (u64::from(pid) << 32) | (slot as u64 + 1)
 }
 
+/// The slot a non-zero `word` names.
+fn index(word: u64) -> usize {
+    ((word & 0xffff_ffff) as usize).saturating_sub(1)
+}
+
+/// The slot after the one `word` names (0 after none).
+fn next(word: u64) -> usize {
+    if word == 0 { 0 } else { index(word) + 1 }
+}
+
 impl<T> PerProcess<T> {
     /// Nothing built yet.
     pub(crate) const fn new() -> PerProcess<T> {
         PerProcess {
             current: AtomicU64::new(0),
-            next: AtomicUsize::new(0),
+            pending: AtomicU64::new(0),
             slots: [const { OnceLock::new() }; SLOTS],
         }
     }
@@ -68,7 +79,7 @@ impl<T> PerProcess<T> {
     pub(crate) fn with(value: T) -> PerProcess<T> {
         let p = PerProcess::new();
         let _ = p.slots[0].set(value);
-        p.next.store(1, Ordering::Relaxed);
+        p.pending.store(word(pid(), 0), Ordering::Relaxed);
         p.current.store(word(pid(), 0), Ordering::Release);
         p
     }
@@ -85,7 +96,7 @@ impl<T> PerProcess<T> {
             }
         }
         let parent = self.slot(current);
-        self.claim(current, false, || build(parent))
+        self.claim(|| build(parent))
     }
 
     /// The state built by any process, this one or an ancestor (for state
@@ -96,41 +107,47 @@ impl<T> PerProcess<T> {
         if let Some(t) = self.slot(current) {
             return Local::Shared(t);
         }
-        self.claim(current, true, build)
+        self.claim(build)
     }
 
-    /// Builds the state of this process in a fresh slot, unless another
-    /// thread of it is first.
-    fn claim(&self, current: u64, inherit: bool, build: impl FnOnce() -> T) -> Local<'_, T> {
+    /// The state of this process: built by `build` in a slot this call
+    /// claims, or by the thread of this process that claimed one first (this
+    /// call then waits for it, as `OnceLock` waits).
+    fn claim(&self, build: impl FnOnce() -> T) -> Local<'_, T> {
         let me = pid();
-        // A slot no thread of this process (or of the parent, before the
-        // fork) has begun: `next` was past every slot begun there.
-        let slot = self.next.fetch_add(1, Ordering::AcqRel);
-        if slot >= SLOTS {
-            self.next.store(SLOTS, Ordering::Relaxed);
-            return Local::Own(build());
-        }
-        let built = self.slots[slot].get_or_init(build);
-        match self.current.compare_exchange(
-            current,
-            word(me, slot),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => Local::Shared(built),
-            // Another thread of this process was first: use its state (this
-            // slot stays unused).
-            Err(now) if inherit || (now >> 32) as u32 == me => {
-                self.slot(now).map_or(Local::Shared(built), Local::Shared)
+        let mut build = Some(build);
+        loop {
+            let pending = self.pending.load(Ordering::Acquire);
+            let mine = pending != 0 && (pending >> 32) as u32 == me;
+            // The slot after every slot claimed so far, in this process or
+            // (before the fork) in its ancestors.
+            let slot = if mine { index(pending) } else { next(pending) };
+            if slot >= SLOTS {
+                return Local::Own(build.take().map_or_else(|| unreachable!(), |b| b()));
             }
-            Err(_) => Local::Shared(built),
+            let claimed = mine
+                || self
+                    .pending
+                    .compare_exchange(pending, word(me, slot), Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+            if !claimed {
+                continue; // another thread claimed first: wait for its slot
+            }
+            let built = self.slots[slot].get_or_init(|| match build.take() {
+                Some(b) => b(),
+                None => unreachable!("build runs once"),
+            });
+            self.current.store(word(me, slot), Ordering::Release);
+            return Local::Shared(built);
         }
     }
 
     /// The complete state `word` names, if any.
     fn slot(&self, word: u64) -> Option<&T> {
-        let index = (word & 0xffff_ffff) as usize;
-        self.slots.get(index.checked_sub(1)?)?.get()
+        if word == 0 {
+            return None;
+        }
+        self.slots.get(index(word))?.get()
     }
 }
 
@@ -146,10 +163,11 @@ mod tests {
 
     /// As a child sees a `PerProcess` whose state its parent built.
     fn from_parent<T>(p: &PerProcess<T>) {
-        let w = p.current.load(Ordering::Relaxed);
         let parent = u64::from(pid().wrapping_add(1)) << 32;
-        p.current
-            .store(parent | (w & 0xffff_ffff), Ordering::Relaxed);
+        for w in [&p.current, &p.pending] {
+            let v = w.load(Ordering::Relaxed);
+            w.store(parent | (v & 0xffff_ffff), Ordering::Relaxed);
+        }
     }
 
     #[test]
@@ -167,11 +185,13 @@ mod tests {
     #[test]
     fn a_slot_begun_in_the_parent_is_never_waited_for() {
         // The parent's thread claimed slot 0 and was building it at the fork:
-        // `next` is 1 and `current` 0 in the child.
+        // `pending` names it and `current` is 0 in the child.
         let p: PerProcess<u32> = PerProcess::new();
-        p.next.store(1, Ordering::Relaxed);
+        let parent = u64::from(pid().wrapping_add(1)) << 32;
+        p.pending.store(parent | 1, Ordering::Relaxed);
         assert_eq!(*p.get_inherited(|| 7), 7);
         assert!(p.slots[0].get().is_none());
+        assert_eq!(*p.get_inherited(|| unreachable!()), 7);
     }
 
     #[test]
@@ -188,9 +208,10 @@ mod tests {
 
     #[test]
     fn threads_racing_for_the_first_state_share_one() {
+        // More threads than slots: all wait for the one that claimed first.
         let p: PerProcess<usize> = PerProcess::new();
         let seen: Vec<usize> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..4)
+            let handles: Vec<_> = (0..16)
                 .map(|i| {
                     let p = &p;
                     s.spawn(move || *p.get(|_| i))
@@ -201,5 +222,6 @@ mod tests {
         // A thread that lost the race uses the winner's state.
         let first = *p.get(|_| unreachable!());
         assert!(seen.iter().all(|&v| v == first), "{seen:?}");
+        assert!(p.slots[1].get().is_none(), "one state built");
     }
 }
