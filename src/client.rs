@@ -270,7 +270,7 @@ impl Client {
                 .map_err(|why| self.write_refused(why, method, path))?;
             let outcome = local
                 .http
-                .write(method, &url, &auth, body.as_deref(), deadline)
+                .write(&url, &auth, body.as_deref(), deadline)
                 .and_then(|response| self.classify(&response, api::classify_write))
                 .map_err(|e| match e.retry {
                     // A server error once the request arrived: it may have

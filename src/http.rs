@@ -194,14 +194,13 @@ impl Http {
         self.read(response, deadline)
     }
 
-    /// A write (`POST` with a JSON `body`, or `DELETE`) with
-    /// `Authorization: Bearer {token}`. A failure once the request may have
+    /// A write with `Authorization: Bearer {token}`: `POST` with a JSON
+    /// `body`, or `DELETE` without one. A failure once the request may have
     /// reached the server is never to be repeated ([`Retry::Never`]) and its
     /// message says that the operation may have been applied; a failure
     /// before that (no connection) keeps its retry advice.
     pub fn write(
         &self,
-        method: &str,
         url: &str,
         auth: &str,
         body: Option<&[u8]>,
@@ -221,7 +220,6 @@ impl Http {
                 }
             }
             None => {
-                debug_assert_eq!(method, "DELETE");
                 let request = self.agent.delete(url).header("Authorization", auth);
                 match left {
                     None => request.call(),

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use support::harness::Outcome;
-use support::native::{self, ASAN_EXIT, ASAN_OPTIONS, asan, show};
+use support::native::{self, ASAN_EXIT, ASAN_OPTIONS, asan, build_program, show};
 use support::server::Server;
 
 /// The shared library built for this run, linked under its two names.
@@ -58,24 +58,9 @@ fn compile(sources: &[&str], name: &str) -> PathBuf {
     .arg(root().join("include"))
     .arg("-I")
     .arg(root().join("tests/c"));
-    for s in sources {
-        cmd.arg(root().join(s));
-    }
-    cmd.arg("-o")
-        .arg(&exe)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lfeishu_task", "-lpthread"]);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", compiler()));
-    assert!(
-        out.status.success(),
-        "{} -fsanitize=address {sources:?} failed\n{}",
-        compiler(),
-        show(&out)
-    );
-    exe
+    let sources: Vec<PathBuf> = sources.iter().map(|s| root().join(s)).collect();
+    let what = format!("{} -fsanitize=address {sources:?}", compiler());
+    build_program(cmd, &sources, exe, &lib, &what)
 }
 
 /// Runs an ASan program with a clean environment plus `env`.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use support::harness::{Outcome, skip};
-use support::native::{self, root, show, valgrind};
+use support::native::{self, build_program, root, show, valgrind};
 use support::server::{self, Server};
 use support::tls;
 
@@ -57,23 +57,9 @@ fn compile_for(lib: Lib, compiler: &str, std: &str, sources: &[&str], name: &str
     if compiler.ends_with("++") {
         cmd.args(["-x", "c++"]);
     }
-    for s in sources {
-        cmd.arg(root().join(s));
-    }
-    cmd.arg("-o")
-        .arg(&exe)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lfeishu_task", "-lpthread"]);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
-    assert!(
-        out.status.success(),
-        "{compiler} -std={std} {sources:?} failed\n{}",
-        show(&out)
-    );
-    exe
+    let sources: Vec<PathBuf> = sources.iter().map(|s| root().join(s)).collect();
+    let what = format!("{compiler} -std={std} {sources:?}");
+    build_program(cmd, &sources, exe, &lib, &what)
 }
 
 /// Runs a C program with a clean environment plus `env`, under valgrind `vg` if given

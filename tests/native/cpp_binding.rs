@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use native::{root, show};
+use native::{build_program, root, show};
 use server::Server;
 
 fn lib_dir() -> PathBuf {
@@ -61,23 +61,9 @@ fn compile_with(std: &str, sources: &[PathBuf], name: &str, extra: &[&str]) -> P
         .arg(root().join("include"))
         .arg("-I")
         .arg(root().join("examples/cpp"));
-    for s in sources {
-        cmd.arg(root().join(s));
-    }
-    cmd.arg("-o")
-        .arg(&exe)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lfeishu_task", "-lpthread"]);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run c++: {e}"));
-    assert!(
-        out.status.success(),
-        "c++ -std={std} {sources:?} failed\n{}",
-        show(&out)
-    );
-    exe
+    let sources: Vec<PathBuf> = sources.iter().map(|s| root().join(s)).collect();
+    let what = format!("c++ -std={std} {sources:?}");
+    build_program(cmd, &sources, exe, &lib, &what)
 }
 
 /// Waits for a child whose output goes to files, killing it after [`RUN_LIMIT`].

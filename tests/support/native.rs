@@ -117,6 +117,30 @@ pub fn host_triple() -> &'static str {
     })
 }
 
+/// Finishes a compiler command (its flags and include paths already set):
+/// the `sources`, the executable `exe`, linked to libfeishu_task in `lib` (with
+/// an rpath) and pthreads; runs it and panics with its output, naming `what`,
+/// if it fails. Returns `exe`.
+pub fn build_program(
+    mut cmd: Command,
+    sources: &[PathBuf],
+    exe: PathBuf,
+    lib: &Path,
+    what: &str,
+) -> PathBuf {
+    cmd.args(sources)
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lfeishu_task", "-lpthread"]);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(out.status.success(), "{what} failed\n{}", show(&out));
+    exe
+}
+
 /// Points a cargo invocation (direct, or through pip's setuptools-rust or cargo-c) at the
 /// shared release build: its target directory, LTO off and 16 codegen units (the release
 /// profile's fat LTO takes most of a release build's time and tests nothing here), and an
