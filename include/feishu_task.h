@@ -31,7 +31,8 @@
  *    thread that made the call, inside it. They must return normally: no C++
  *    exception and no longjmp may leave a callback through the library.
  *  - The order below: the mission call and its companions, then the client
- *    API (options, clients, rate limits), then waiting.
+ *    API (options, clients, rate limits), then starting a task (move,
+ *    delete), then waiting.
  *  - No function prints, aborts the process, or installs signal handlers; a
  *    Rust panic is caught and reported as FEISHU_ERR_INTERNAL.
  */
