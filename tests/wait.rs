@@ -319,32 +319,37 @@ fn cancel_reaches_a_poll_queued_in_the_rate_limiter() {
     assert_eq!(server.request_count(), 1, "the queued poll was never sent");
 }
 
+/// A wait on "success" with `client` that must hold back at least `at_least` first.
+fn succeeds_after(client: &Client, at_least: Duration) {
+    let w = wait_for(client, "success", 10_000, std::ptr::null(), None);
+    let outcome = (w.rc, w.status);
+    let expected = (FEISHU_OK, FeishuTaskStatus::Success);
+    assert_eq!(outcome, expected, "{}", text(&w.err.message));
+    assert!(w.elapsed >= at_least, "{:?}", w.elapsed);
+}
+
 #[test]
-fn a_wait_outlasts_a_reset_longer_than_one_poll_and_a_declared_limit() {
+fn a_wait_outlasts_a_reset_longer_than_one_poll() {
     let server = Server::start();
-    // A wait on "success" that must hold back at least `at_least` first.
-    let succeeds_after = |client: &Client, at_least: Duration| {
-        let w = wait_for(client, "success", 10_000, std::ptr::null(), None);
-        let outcome = (w.rc, w.status);
-        let expected = (FEISHU_OK, FeishuTaskStatus::Success);
-        assert_eq!(outcome, expected, "{}", text(&w.err.message));
-        assert!(w.elapsed >= at_least, "{:?}", w.elapsed);
-    };
-
-    // Polls of at most 1 s; the platform's reset for the token is 2 s.
-    let o = options(&server, 1000).retries(0);
+    // Polls of at most 500 ms; the platform's reset for the token is 1 s.
+    let o = options(&server, 500).retries(0);
     let client = o.build();
-    server.set_sequence("limited-2s", vec![Reply::RateLimited { reset_secs: 2 }]);
-    assert_eq!(client.check("limited-2s").rc, 99991400);
-    succeeds_after(&client, Duration::from_millis(1800));
+    server.set_sequence("limited-1s", vec![Reply::RateLimited { reset_secs: 1 }]);
+    assert_eq!(client.check("limited-1s").rc, 99991400);
+    succeeds_after(&client, Duration::from_millis(800));
     assert_eq!(server.request_count(), 2, "nothing sent into the reset");
+}
 
-    // A declared limit whose next start is beyond a poll's deadline: the wait
+#[test]
+fn a_wait_outlasts_a_declared_limit_longer_than_one_poll() {
+    let server = Server::start();
+    // A declared limit whose next start is beyond a poll's deadline (500 ms): the wait
     // sleeps until it, instead of counting refusals as failures.
-    let o = options(&server, 1000).rate_limit(1, 3000);
+    let o = options(&server, 500).rate_limit(1, 1500);
     let client = o.build();
     assert_eq!(client.check("success").rc, FEISHU_OK);
-    succeeds_after(&client, Duration::from_millis(2500));
+    succeeds_after(&client, Duration::from_millis(1200));
+    assert_eq!(server.request_count(), 2, "one check, one poll");
 }
 
 #[test]
@@ -391,7 +396,7 @@ fn a_rate_limit_mid_wait_is_waited_out() {
 }
 
 #[test]
-fn transient_failures_are_absorbed_five_times_in_a_row_not_six() {
+fn transient_failures_are_absorbed_five_times_in_a_row() {
     let server = Server::start();
     let (_o, client) = quick_client(&server, 0);
     let mut five = vec![Reply::platform(500, 1061001, "internal error."); 5];
@@ -404,7 +409,13 @@ fn transient_failures_are_absorbed_five_times_in_a_row_not_six() {
         "{}",
         text(&w.err.message)
     );
+    assert_eq!(server.request_count(), 6);
+}
 
+#[test]
+fn transient_failures_end_the_wait_the_sixth_time_in_a_row() {
+    let server = Server::start();
+    let (_o, client) = quick_client(&server, 0);
     server.set_sequence("six", vec![Reply::Html(502); 6]);
     let s = seen(0);
     let w = wait_for(&client, "six", 30_000, std::ptr::null(), Some(&s));

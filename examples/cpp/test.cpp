@@ -4,6 +4,13 @@
 // for Client::from_env), FEISHU_TEST_APP_ID / FEISHU_TEST_APP_SECRET (an app
 // registered on the mock server), EXPECT_VERSION (optional).
 // Prints "N passed, M failed"; exit status 0 only when nothing failed.
+//
+//   test                       runs every test
+//   test --list                prints the test names, one per line
+//   test --claims DIR NAME...  runs each named test, in that order, that no other process
+//                              sharing DIR has claimed first (by creating DIR/NAME), and
+//                              writes the seconds it took into DIR/NAME
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -1172,13 +1180,14 @@ void test_from_env()
 
 } // namespace
 
-int main()
+// Creates DIR/NAME if nobody has: the descriptor to write the test's time into, or -1.
+int claim(const std::string &dir, const std::string &name)
 {
-    g_base_url = env("FEISHU_TEST_BASE_URL");
-    if (g_base_url.empty()) {
-        std::cerr << "FEISHU_TEST_BASE_URL must name the mock server\n";
-        return 2;
-    }
+    return ::open((dir + "/" + name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+}
+
+int main(int argc, char **argv)
+{
     const struct {
         const char *name;
         void (*run)();
@@ -1206,15 +1215,55 @@ int main()
         {"write: may have been applied", test_write_may_have_been_applied},
         {"write: managed token", test_write_managed_token},
     };
-    for (const auto &t : tests) {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.size() == 1 && args[0] == "--list") {
+        for (const auto &t : tests)
+            std::cout << t.name << "\n";
+        return 0;
+    }
+    std::string claims;
+    std::vector<std::string> names;
+    if (!args.empty()) {
+        if (args.size() < 2 || args[0] != "--claims") {
+            std::cerr << "usage: test [--list | --claims DIR NAME...]\n";
+            return 2;
+        }
+        claims = args[1];
+        names.assign(args.begin() + 2, args.end());
+    } else {
+        for (const auto &t : tests)
+            names.emplace_back(t.name);
+    }
+
+    g_base_url = env("FEISHU_TEST_BASE_URL");
+    if (g_base_url.empty()) {
+        std::cerr << "FEISHU_TEST_BASE_URL must name the mock server\n";
+        return 2;
+    }
+    for (const auto &name : names) {
+        const auto *t = std::find_if(std::begin(tests), std::end(tests),
+                                     [&](const auto &t) { return name == t.name; });
+        if (t == std::end(tests)) {
+            std::cerr << "no test named \"" << name << "\"\n";
+            return 2;
+        }
+        const int fd = claims.empty() ? -1 : claim(claims, name);
+        if (!claims.empty() && fd < 0)
+            continue; // another process has it
+        const auto started = Clock::now();
         const int failed_before = g_failed;
         try {
-            t.run();
+            t->run();
         } catch (const std::exception &e) {
             ++g_failed;
-            std::cerr << t.name << ": unexpected exception: " << e.what() << std::endl;
+            std::cerr << t->name << ": unexpected exception: " << e.what() << std::endl;
         }
-        std::cout << (g_failed == failed_before ? "ok   " : "FAIL ") << t.name << std::endl;
+        std::cout << (g_failed == failed_before ? "ok   " : "FAIL ") << t->name << std::endl;
+        if (fd >= 0) {
+            const std::string took = std::to_string(ms_since(started) / 1000.0);
+            (void)!::write(fd, took.data(), took.size());
+            ::close(fd);
+        }
     }
     std::cout << "cpp: " << g_passed << " passed, " << g_failed << " failed" << std::endl;
     return g_failed == 0 ? 0 : 1;

@@ -1,7 +1,8 @@
 //! The C++ binding (`examples/cpp/feishu_task.hpp`): its test program and its example,
 //! compiled with the system C++ compiler as C++17 (`-Wall -Wextra -Werror -pedantic`)
 //! against the header and linked to the freshly built shared library, then run against
-//! the mock Feishu server. The test program and the example are built and run with
+//! the mock Feishu server (the test program's tests shared out between `native::WORKERS`
+//! processes of it, each with a server of its own). The test program and the example are built and run with
 //! AddressSanitizer and LeakSanitizer (the wrapper's RAII, callbacks and exceptions are C++
 //! code, which ASan instruments; what the library leaves uninitialised is valgrind's, in
 //! `tests/native/c_abi.rs`); without ASan they are skipped (a failure in CI).
@@ -102,6 +103,12 @@ fn finish(mut cmd: Command, name: &str) -> Output {
 /// Runs an ASan program with a clean environment plus `env`; any sanitizer finding (a
 /// leak included) fails the test.
 fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+    run_as(&name, exe, args, env)
+}
+
+/// As [`run`], with the output in files named `name`.
+fn run_as(name: &str, exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(exe);
     cmd.args(args)
         .env_clear()
@@ -111,8 +118,7 @@ fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let name = exe.file_name().unwrap().to_string_lossy().into_owned();
-    let out = finish(cmd, &name);
+    let out = finish(cmd, name);
     native::assert_no_sanitizer_report(&format!("{name} {args:?}"), &out);
     out
 }
@@ -127,33 +133,74 @@ fn tally(stdout: &str) -> Option<(u32, u32)> {
     Some((passed, failed))
 }
 
+/// The test program (`examples/cpp/test.cpp`, with ASan) passes every one of its tests.
+///
+/// Its tests mostly wait (for polls, write pacing, deadlines), so [`native::WORKERS`]
+/// copies of it share the run, each against a mock server of its own (the tests read and
+/// set the server's counters), each taking the next test no other has taken
+/// (`test --claims DIR NAME...`, see [`native::Claims`]).
 fn cpp_wrapper_test_program_passes() -> Outcome {
     asan("c++")?;
     let exe = compile_asan("c++17", &["examples/cpp/test.cpp".into()], "cpp_test");
-    let server = Server::start();
-    server.add_app(APP_ID, APP_SECRET);
-    let url = server.base_url();
-    let out = run(
-        &exe,
-        &[],
-        &[
-            ("FEISHU_TEST_BASE_URL", url.as_str()),
-            ("FEISHU_BASE_URL", url.as_str()),
-            ("FEISHU_TEST_APP_ID", APP_ID),
-            ("FEISHU_TEST_APP_SECRET", APP_SECRET),
-        ],
+    let listing = run_as("cpp_test_list", &exe, &["--list"], &[]);
+    assert!(listing.status.success(), "{}", show(&listing));
+    let mut tests: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        tests.len() > 20,
+        "only {} tests listed\n{}",
+        tests.len(),
+        show(&listing)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", show(&out));
-    let (passed, failed) =
-        tally(&stdout).unwrap_or_else(|| panic!("no tally in the output\n{}", show(&out)));
-    assert_eq!(failed, 0, "{}", show(&out));
-    assert!(passed > 100, "only {passed} checks ran\n{}", show(&out));
-    assert!(!stdout.contains("FAIL "), "{}", show(&out));
-    eprintln!("C++ wrapper: {passed} checks passed");
+    let claims = native::Claims::fresh(out_dir().join("cpp_test_claims"), &mut tests);
+    let mut args = vec!["--claims", claims.dir()];
+    args.extend(tests.iter().map(String::as_str));
+
+    let (mut passed, mut requests, mut fetches) = (0, 0, 0);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..native::WORKERS)
+            .map(|i| {
+                let (exe, args) = (&exe, &args);
+                s.spawn(move || {
+                    let server = Server::start();
+                    server.add_app(APP_ID, APP_SECRET);
+                    let url = server.base_url();
+                    let env = [
+                        ("FEISHU_TEST_BASE_URL", url.as_str()),
+                        ("FEISHU_BASE_URL", url.as_str()),
+                        ("FEISHU_TEST_APP_ID", APP_ID),
+                        ("FEISHU_TEST_APP_SECRET", APP_SECRET),
+                    ];
+                    let out = run_as(&format!("cpp_test_{i}"), exe, args, &env);
+                    let stdout = String::from_utf8_lossy(&out.stdout);
+                    assert!(out.status.success(), "worker {i}\n{}", show(&out));
+                    let (passed, failed) = tally(&stdout)
+                        .unwrap_or_else(|| panic!("no tally in the output\n{}", show(&out)));
+                    assert_eq!(failed, 0, "{}", show(&out));
+                    assert!(!stdout.contains("FAIL "), "{}", show(&out));
+                    (
+                        passed,
+                        server.request_count(),
+                        server.token_fetches_for(APP_ID),
+                    )
+                })
+            })
+            .collect();
+        for worker in workers {
+            let (p, r, f) = worker
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (passed, requests, fetches) = (passed + p, requests + r, fetches + f);
+        }
+    });
+    claims.assert_all_claimed(&tests, "the C++ test program");
+    assert!(passed > 100, "only {passed} checks ran");
+    eprintln!("C++ wrapper: {} tests, {passed} checks passed", tests.len());
     // The managed-token tests fetched tokens (the right app, the wrong secret).
-    assert!(server.token_fetches_for(APP_ID) >= 2);
-    assert!(server.request_count() > 50);
+    assert!(fetches >= 2, "{fetches} token fetches");
+    assert!(requests > 50, "{requests} requests");
     Ok(())
 }
 

@@ -1,6 +1,9 @@
 //! The Go binding (`examples/go/`, package `feishutask` over cgo): `gofmt`,
-//! `go vet`, `go test` (under the race detector) against the in-process mock
-//! Feishu server, and the `taskwait` command built and run against it.
+//! `go vet`, the package's tests compiled once (`go test -c`, under the race
+//! detector) and run in `native::WORKERS` processes at once, each with its own
+//! in-process mock Feishu server and its share of the tests (longest first, by the
+//! times the previous run reported); every listed test must pass in exactly one of
+//! them. And the `taskwait` command built and run against the mock server.
 //!
 //! Needs Go 1.19 or later (`apt-get install golang-go`). Without it the tests
 //! are skipped (shown as ignored, with the reason), except where skips are
@@ -60,17 +63,22 @@ fn go() -> Result<&'static Path, Skip> {
 /// A `go` command in `examples/go`, linking to the fresh library, offline,
 /// with its cache and GOPATH under the target directory, and with no variable
 /// of the caller's environment that would point the clients elsewhere.
-fn go_cmd(go: &Path, base_url: &str) -> Command {
+fn go_cmd(go: &Path) -> Command {
+    let mut cmd = Command::new(go);
+    go_env(&mut cmd);
+    cmd
+}
+
+/// The environment of [`go_cmd`], for `go` or a test binary it built.
+fn go_env(cmd: &mut Command) {
     let lib = lib_dir();
     let tmp = out_dir();
-    let mut cmd = Command::new(go);
     cmd.current_dir(go_src())
         .env("CGO_ENABLED", "1")
         .env(
             "CGO_LDFLAGS",
             format!("-L{0} -Wl,-rpath,{0}", lib.display()),
         )
-        .env("FEISHU_TEST_BASE_URL", base_url)
         .env("GOPATH", tmp.join("gopath"))
         .env("GOFLAGS", "-mod=mod")
         .env("GOPROXY", "off")
@@ -105,11 +113,10 @@ fn go_cmd(go: &Path, base_url: &str) -> Command {
     ] {
         cmd.env_remove(var);
     }
-    cmd
 }
 
-fn run_go(go: &Path, base_url: &str, args: &[&str]) -> String {
-    let out = go_cmd(go, base_url)
+fn run_go(go: &Path, args: &[&str]) -> String {
+    let out = go_cmd(go)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", go.display()));
@@ -123,11 +130,6 @@ fn run_go(go: &Path, base_url: &str, args: &[&str]) -> String {
 
 fn go_package_is_formatted_vetted_and_passes_its_tests() -> Outcome {
     let go = go()?;
-    let server = Server::start();
-    // The managed-token test also registers it over HTTP (POST /_mock/app).
-    server.add_app("cli_go", "go-secret");
-    let url = server.base_url();
-
     let gofmt = go.with_file_name("gofmt");
     if gofmt.is_file() {
         let out = Command::new(&gofmt)
@@ -143,33 +145,146 @@ fn go_package_is_formatted_vetted_and_passes_its_tests() -> Outcome {
         );
     }
 
-    run_go(go, &url, &["vet", "./..."]);
+    run_go(go, &["vet", "./..."]);
 
     // The race detector works with cgo; it exists only on these targets.
     let race = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
-    let mut args = vec!["test", "-count=1", "-v"];
+    let exe = out_dir().join("feishutask.test");
+    let mut args = vec!["test", "-c", "-o", exe.to_str().unwrap()];
     if race {
         args.push("-race");
     }
-    args.push("./...");
-    let out = run_go(go, &url, &args);
-    let passed = out.lines().filter(|l| l.contains("--- PASS")).count();
+    args.push(".");
+    run_go(go, &args);
+    let tests = go_tests(&exe);
+    assert!(
+        tests.len() >= 15,
+        "only {} Go tests listed: {tests:?}",
+        tests.len()
+    );
+
+    // The tests mostly wait (for polls, write pacing, deadlines), so they are shared out
+    // to native::WORKERS runs of the test binary at once, each against a mock server of
+    // its own (the tests read and set the server's counters); the longest of the last run
+    // are shared out first, each to the run with the least to do so far.
+    let times_file = out_dir().join("test_times");
+    let times: Vec<(String, f64)> = std::fs::read_to_string(&times_file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (name, secs) = l.split_once(' ')?;
+            Some((name.to_owned(), secs.parse().ok()?))
+        })
+        .collect();
+    let took = |name: &str| times.iter().find(|(n, _)| n == name).map_or(0.0, |t| t.1);
+    let mut order: Vec<&String> = tests.iter().collect();
+    order.sort_by(|a, b| took(b).total_cmp(&took(a)));
+    let mut shares: Vec<(f64, Vec<&str>)> = vec![(0.0, Vec::new()); native::WORKERS];
+    for name in order {
+        let least = shares
+            .iter_mut()
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.len().cmp(&b.1.len())))
+            .expect("workers");
+        least.0 += took(name);
+        least.1.push(name);
+    }
+
+    let outputs: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = shares
+            .iter()
+            .filter(|(_, names)| !names.is_empty())
+            .map(|(_, names)| {
+                let exe = &exe;
+                s.spawn(move || {
+                    let server = Server::start();
+                    // The managed-token test also registers it over HTTP (POST /_mock/app).
+                    server.add_app("cli_go", "go-secret");
+                    let mut cmd = Command::new(exe);
+                    go_env(&mut cmd);
+                    let out = cmd
+                        .env("FEISHU_TEST_BASE_URL", server.base_url())
+                        .args(["-test.count=1", "-test.v", "-test.run"])
+                        .arg(format!("^({})$", names.join("|")))
+                        .output()
+                        .expect("run the Go test binary");
+                    let text = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    assert!(out.status.success(), "Go tests {names:?} failed\n{text}");
+                    assert!(
+                        server.request_count() > 0,
+                        "Go tests {names:?} sent nothing"
+                    );
+                    text
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let out = outputs.join("\n");
+    // "--- PASS: TestName (1.23s)" of each top-level test (subtests are indented).
+    let results: Vec<(&str, &str, f64)> = out
+        .lines()
+        .filter_map(|l| {
+            let (verdict, rest) = l.strip_prefix("--- ")?.split_once(": ")?;
+            let (name, secs) = rest.split_once(" (")?;
+            Some((verdict, name, secs.strip_suffix("s)")?.parse().ok()?))
+        })
+        .collect();
+    let passed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.0 == "PASS")
+        .map(|r| r.1)
+        .collect();
     let skipped: Vec<&str> = out.lines().filter(|l| l.contains("--- SKIP")).collect();
     let failed = out.lines().filter(|l| l.contains("--- FAIL")).count();
     eprintln!(
-        "go test{}: {passed} passed, {failed} failed, {} skipped",
+        "go test{}: {} passed, {failed} failed, {} skipped, in {} runs at once",
         if race { " -race" } else { "" },
-        skipped.len()
+        passed.len(),
+        skipped.len(),
+        outputs.len()
     );
     assert_eq!(failed, 0, "{out}");
     assert!(skipped.is_empty(), "Go tests were skipped:\n{out}");
-    assert!(passed >= 15, "only {passed} Go tests passed:\n{out}");
+    let missing: Vec<&String> = tests
+        .iter()
+        .filter(|t| !passed.contains(&t.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "Go tests that did not pass: {missing:?}\n{out}"
+    );
     assert!(
         !out.contains("WARNING: DATA RACE"),
         "the race detector fired:\n{out}"
     );
-    assert!(server.request_count() > 0, "the Go tests sent nothing");
+    let times: String = results
+        .iter()
+        .map(|r| format!("{} {}\n", r.1, r.2))
+        .collect();
+    std::fs::write(&times_file, times).expect("keep the Go tests' times");
     Ok(())
+}
+
+/// The tests and examples of the Go test binary `exe` (`-test.list`).
+fn go_tests(exe: &Path) -> Vec<String> {
+    let mut cmd = Command::new(exe);
+    go_env(&mut cmd);
+    let out = cmd
+        .args(["-test.list", "."])
+        .output()
+        .expect("run the Go test binary");
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("Test") || l.starts_with("Example"))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn go_taskwait_command_waits_with_progress() -> Outcome {
@@ -179,7 +294,6 @@ fn go_taskwait_command_waits_with_progress() -> Outcome {
     let exe = out_dir().join("taskwait");
     run_go(
         go,
-        &url,
         &["build", "-o", exe.to_str().unwrap(), "./cmd/taskwait"],
     );
 

@@ -1,7 +1,9 @@
 //! The Python binding (`examples/python`: the ctypes package `feishu_task`), two ways:
 //!
 //! - from the source tree: `python3` in examples/python with `FEISHU_TASK_LIB` pointing at the
-//!   freshly built library: the unittest module against the mock Feishu server, the loader's
+//!   freshly built library: the unittest module against the mock Feishu server (its tests
+//!   shared out between `native::WORKERS` Python processes, each with a server of its own;
+//!   every test the unittest loader lists must run in exactly one of them), the loader's
 //!   error, and `python -m feishu_task` (the command-line client);
 //! - installed: `pip install examples/python` into a fresh virtual environment builds the
 //!   library (setuptools-rust, release) and a wheel that carries it. The unittest module then
@@ -27,7 +29,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use native::{fresh_library, root, show};
+use native::{Claims, WORKERS, fresh_library, root, show};
 use server::Server;
 
 fn out_dir() -> PathBuf {
@@ -185,17 +187,6 @@ fn venv_python(
     run(cmd, name, RUN_LIMIT)
 }
 
-/// N of unittest's `Ran N tests` line.
-fn tests_ran(text: &str) -> Option<u32> {
-    text.lines().find_map(|l| {
-        l.strip_prefix("Ran ")?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    })
-}
-
 /// A fresh mock server with the unittest module's app, and the module's variables for it.
 fn unittest_server() -> (Server, Vec<(&'static str, String)>) {
     let server = Server::start();
@@ -214,26 +205,133 @@ fn env_refs<'a>(env: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-/// Asserts that a unittest run passed for real (every test ran, none was skipped, the server
-/// was talked to); returns how many tests ran.
-fn check_unittest(out: &Output, server: &Server, what: &str) -> u32 {
-    // unittest reports on stderr.
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{what}\n{}", show(out));
-    assert!(!text.contains("FAILED"), "{what}\n{}", show(out));
-    let ran = tests_ran(&text).unwrap_or_else(|| panic!("{what}: no 'Ran N tests'\n{}", show(out)));
-    assert!(ran > 0, "{what}: no test ran\n{}", show(out));
-    // Every test ran for real: none was skipped for a missing server, app or library.
-    assert!(!text.contains("skipped"), "{what}\n{}", show(out));
+/// Runs a Python: its arguments, its extra environment, and the name of its output files.
+type RunPython<'a> = &'a (dyn Fn(&[&str], &[(&str, &str)], &str) -> Output + Sync);
+
+/// Lists the test ids of `test_feishu_task`, as unittest's own loader finds them.
+const LIST_TESTS: &str = "\
+import unittest, test_feishu_task
+def ids(suite):
+    for t in suite:
+        yield from ids(t) if isinstance(t, unittest.TestSuite) else [t.id()]
+print(*ids(unittest.defaultTestLoader.loadTestsFromModule(test_feishu_task)), sep='\\n')
+";
+
+/// One worker of a unittest run: `python -c WORKER CLAIMS ID...` runs, in order, each test
+/// id it claims first (by creating `CLAIMS/ID`; the workers share CLAIMS), with unittest's
+/// own loader and runner (verbose, on stderr), and writes the seconds it took into that
+/// file; then prints `ran N failed F skipped S`.
+const WORKER: &str = "\
+import os, sys, time, unittest
+claims, ids = sys.argv[1], sys.argv[2:]
+runner = unittest.TextTestRunner(verbosity=2)
+ran = failed = skipped = 0
+for test_id in ids:
+    try:
+        claim = os.open(os.path.join(claims, test_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        continue
+    started = time.monotonic()
+    result = runner.run(unittest.defaultTestLoader.loadTestsFromName(test_id))
+    os.write(claim, b'%.3f' % (time.monotonic() - started))
+    os.close(claim)
+    ran += result.testsRun
+    failed += len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    skipped += len(result.skipped)
+print(f'ran {ran} failed {failed} skipped {skipped}')
+sys.exit(1 if failed else 0)
+";
+
+/// Runs the unittest module `test_feishu_task` with `python` (`what` names it in failures)
+/// and asserts that it passed for real; returns how many tests ran.
+///
+/// The module's tests mostly wait (for polls, write pacing, deadlines), one after the
+/// other, so [`WORKERS`] processes share the run: each takes the next test that no other
+/// has taken (see [`WORKER`]) and runs it against a mock server of its own (the tests read
+/// and set the server's counters, so no two processes share one). Every test id that
+/// unittest's loader lists must run once, and pass; none may be skipped. The longest tests
+/// of the last run go first ([`Claims`]).
+fn unittest_module(python: RunPython, name: &str, what: &str) -> u32 {
+    let listing = python(&["-c", LIST_TESTS], &[], &format!("{name}_list"));
     assert!(
-        server.request_count() > 300,
-        "{what}: the tests hardly talked to the server"
+        listing.status.success(),
+        "{what}: list the tests\n{}",
+        show(&listing)
     );
-    assert!(server.token_fetches_for(APP_ID) >= 2, "{what}");
+    let mut ids: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        ids.len() > 20,
+        "{what}: only {} tests listed\n{}",
+        ids.len(),
+        show(&listing)
+    );
+    let claims = Claims::fresh(out_dir().join(format!("{name}_claims")), &mut ids);
+    let mut args = vec!["-c", WORKER, claims.dir()];
+    args.extend(ids.iter().map(String::as_str));
+
+    let (mut ran, mut requests, mut fetches) = (0, 0, 0);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|i| {
+                let args = &args;
+                s.spawn(move || {
+                    let (server, env) = unittest_server();
+                    let out = python(args, &env_refs(&env), &format!("{name}_{i}"));
+                    let ran = check_worker(&out, &format!("{what} (worker {i} of {WORKERS})"));
+                    (
+                        ran,
+                        server.request_count(),
+                        server.token_fetches_for(APP_ID),
+                    )
+                })
+            })
+            .collect();
+        for worker in workers {
+            let (n, r, f) = worker
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (ran, requests, fetches) = (ran + n, requests + r, fetches + f);
+        }
+    });
+    claims.assert_all_claimed(&ids, what);
+    assert_eq!(
+        ran,
+        ids.len(),
+        "{what}: tests run, against the {} listed",
+        ids.len()
+    );
+    // The tests talked to the servers for real, the managed-token ones included.
+    assert!(
+        requests > 300,
+        "{what}: the tests sent only {requests} requests"
+    );
+    assert!(fetches >= 2, "{what}: {fetches} token fetches");
+    u32::try_from(ran).expect("a test count")
+}
+
+/// Asserts that a worker of [`unittest_module`] passed: exit status 0, its summary line
+/// saying nothing failed and nothing was skipped (for a missing server, app or library),
+/// no FAIL or ERROR in unittest's output. Returns how many tests it ran.
+fn check_worker(out: &Output, what: &str) -> usize {
+    assert!(out.status.success(), "{what}\n{}", show(out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for bad in ["FAIL", "ERROR", "skipped"] {
+        assert!(!stderr.contains(bad), "{what}: {bad}\n{}", show(out));
+    }
+    let numbers: Vec<usize> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ran "))
+        .unwrap_or_else(|| panic!("{what}: no summary line\n{}", show(out)))
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [ran, 0, 0] = numbers[..] else {
+        panic!("{what}: {numbers:?} (ran, failed, skipped)\n{}", show(out));
+    };
     ran
 }
 
@@ -241,13 +339,7 @@ fn check_unittest(out: &Output, server: &Server, what: &str) -> u32 {
 
 fn python_unittest_module_passes_against_the_mock_server() -> Outcome {
     have_python()?;
-    let (server, env) = unittest_server();
-    let out = python(
-        &["-m", "unittest", "-v", "test_feishu_task"],
-        &env_refs(&env),
-        "unittest",
-    );
-    let ran = check_unittest(&out, &server, "the source tree");
+    let ran = unittest_module(&python, "unittest", "the source tree");
     eprintln!("Python binding (source tree): {ran} tests passed");
     Ok(())
 }
@@ -707,15 +799,11 @@ fn pip_installed_package_passes_the_unittest_module() -> Outcome {
         "the installed package loaded {library}, not its bundled library"
     );
 
-    let (server, env) = unittest_server();
-    let out = venv_python(
-        &installed.python,
-        &["-m", "unittest", "-v", "test_feishu_task"],
-        &cwd,
-        &env_refs(&env),
+    let ran = unittest_module(
+        &|args, env, name| venv_python(&installed.python, args, &cwd, env, name),
         "installed_unittest",
+        "the pip-installed package",
     );
-    let ran = check_unittest(&out, &server, "the pip-installed package");
     eprintln!("Python binding (pip install): {ran} tests passed, library {library}");
     Ok(())
 }
@@ -1025,15 +1113,11 @@ fn wheel_passes_the_unittest_module_on_every_other_python_found() -> Outcome {
         assert!(file.starts_with(venv.to_str().unwrap()), "{file}");
         assert!(library.starts_with(venv.to_str().unwrap()), "{library}");
 
-        let (server, env) = unittest_server();
-        let out = venv_python(
-            &python,
-            &["-m", "unittest", "-v", "test_feishu_task"],
-            &cwd,
-            &env_refs(&env),
+        let ran = unittest_module(
+            &|args, env, name| venv_python(&python, args, &cwd, env, name),
             &format!("unittest_{tag}"),
+            &candidate,
         );
-        let ran = check_unittest(&out, &server, &candidate);
         passed.push(format!("Python {}.{} ({ran} tests)", version.0, version.1));
     }
     if passed.is_empty() {

@@ -168,21 +168,33 @@ pub fn release_build_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// The optimised shared library (release profile without LTO, see [`release_build_env`]),
-/// built once per test process with `cargo build --release --lib` and copied out of
-/// cargo's directory (a cargo-c or pip build there replaces cargo's copy).
+/// built once per test process and copied out of cargo's directory (a pip build there
+/// replaces cargo's copy).
+///
+/// The command is the one setuptools-rust runs for the wheel (`cargo rustc --lib --release
+/// --crate-type cdylib`): the same unit for cargo, so neither build redoes the other's work.
+/// (With `cargo build --lib`, whose unit has the crate's three crate types, each run rebuilt
+/// the crate twice: once here, once again under pip.)
 pub fn release_library() -> PathBuf {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
         let _lock = release_build_lock();
         let started = std::time::Instant::now();
         let mut cmd = Command::new(cargo());
-        cmd.current_dir(root())
-            .args(["build", "--release", "--lib", "--locked", "--quiet"]);
+        cmd.current_dir(root()).args([
+            "rustc",
+            "--lib",
+            "--release",
+            "--crate-type",
+            "cdylib",
+            "--locked",
+            "--quiet",
+        ]);
         release_build_env(&mut cmd);
         let out = cmd.output().expect("run cargo build --release");
         assert!(
             out.status.success(),
-            "cargo build --release --lib (the tests' release build) failed\n{}",
+            "cargo rustc --release --lib (the tests' release build) failed\n{}",
             show(&out)
         );
         let built = release_target_dir()
@@ -310,4 +322,46 @@ pub fn assert_no_sanitizer_report(what: &str, out: &Output) {
         "{what}: AddressSanitizer finding\n{}",
         show(out)
     );
+}
+
+// ------------------------------------------------------------- a test program's workers
+
+/// How many processes run a test program's tests at once (see [`Claims`]): its tests
+/// mostly wait (for polls, write pacing, deadlines), not for the CPU.
+pub const WORKERS: usize = 6;
+
+/// The directory in which the workers of one test program (processes running at once,
+/// each against a mock server of its own) claim its tests: a worker runs a test only if
+/// it creates `<dir>/<test>` first, and writes the seconds the test took into that file.
+/// The Python unittest module and the C++ test program both run this way.
+pub struct Claims(PathBuf);
+
+impl Claims {
+    /// Empties `dir` for a new run, first ordering `tests` by the times the last run wrote
+    /// there, longest first (the order in which the workers claim them), so that no worker
+    /// starts a long test when the others are nearly done. Tests without a time keep their
+    /// order, after the ones with a time.
+    pub fn fresh(dir: PathBuf, tests: &mut [String]) -> Claims {
+        let took = |test: &String| -> f64 {
+            std::fs::read_to_string(dir.join(test))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        tests.sort_by_cached_key(|t| std::cmp::Reverse((took(t) * 1000.0) as u64));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        Claims(dir)
+    }
+
+    /// The directory, for the workers' command line.
+    pub fn dir(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 path")
+    }
+
+    /// Panics unless every test in `tests` was claimed (so run) by a worker.
+    pub fn assert_all_claimed(&self, tests: &[String], what: &str) {
+        let missing: Vec<&String> = tests.iter().filter(|t| !self.0.join(t).exists()).collect();
+        assert!(missing.is_empty(), "{what}: no worker ran {missing:?}");
+    }
 }
