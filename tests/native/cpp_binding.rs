@@ -158,43 +158,32 @@ fn cpp_wrapper_test_program_passes() -> Outcome {
     let mut args = vec!["--claims", claims.dir()];
     args.extend(tests.iter().map(String::as_str));
 
-    let (mut passed, mut requests, mut fetches) = (0, 0, 0);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..native::WORKERS)
-            .map(|i| {
-                let (exe, args) = (&exe, &args);
-                s.spawn(move || {
-                    let server = Server::start();
-                    server.add_app(APP_ID, APP_SECRET);
-                    let url = server.base_url();
-                    let env = [
-                        ("FEISHU_TEST_BASE_URL", url.as_str()),
-                        ("FEISHU_BASE_URL", url.as_str()),
-                        ("FEISHU_TEST_APP_ID", APP_ID),
-                        ("FEISHU_TEST_APP_SECRET", APP_SECRET),
-                    ];
-                    let out = run_as(&format!("cpp_test_{i}"), exe, args, &env);
-                    let stdout = String::from_utf8_lossy(&out.stdout);
-                    assert!(out.status.success(), "worker {i}\n{}", show(&out));
-                    let (passed, failed) = tally(&stdout)
-                        .unwrap_or_else(|| panic!("no tally in the output\n{}", show(&out)));
-                    assert_eq!(failed, 0, "{}", show(&out));
-                    assert!(!stdout.contains("FAIL "), "{}", show(&out));
-                    (
-                        passed,
-                        server.request_count(),
-                        server.token_fetches_for(APP_ID),
-                    )
-                })
-            })
-            .collect();
-        for worker in workers {
-            let (p, r, f) = worker
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (passed, requests, fetches) = (passed + p, requests + r, fetches + f);
-        }
+    let results = native::run_workers(native::WORKERS, |i| {
+        let server = Server::start();
+        server.add_app(APP_ID, APP_SECRET);
+        let url = server.base_url();
+        let env = [
+            ("FEISHU_TEST_BASE_URL", url.as_str()),
+            ("FEISHU_BASE_URL", url.as_str()),
+            ("FEISHU_TEST_APP_ID", APP_ID),
+            ("FEISHU_TEST_APP_SECRET", APP_SECRET),
+        ];
+        let out = run_as(&format!("cpp_test_{i}"), &exe, &args, &env);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "worker {i}\n{}", show(&out));
+        let (passed, failed) =
+            tally(&stdout).unwrap_or_else(|| panic!("no tally in the output\n{}", show(&out)));
+        assert_eq!(failed, 0, "{}", show(&out));
+        assert!(!stdout.contains("FAIL "), "{}", show(&out));
+        (
+            passed,
+            server.request_count(),
+            server.token_fetches_for(APP_ID),
+        )
     });
+    let passed: u32 = results.iter().map(|r| r.0).sum();
+    let requests: usize = results.iter().map(|r| r.1).sum();
+    let fetches: usize = results.iter().map(|r| r.2).sum();
     claims.assert_all_claimed(&tests, "the C++ test program");
     assert!(passed > 100, "only {passed} checks ran");
     eprintln!("C++ wrapper: {} tests, {passed} checks passed", tests.len());

@@ -189,42 +189,36 @@ fn go_package_is_formatted_vetted_and_passes_its_tests() -> Outcome {
         least.1.push(name);
     }
 
-    let outputs: Vec<String> = std::thread::scope(|s| {
-        let runs: Vec<_> = shares
-            .iter()
-            .filter(|(_, names)| !names.is_empty())
-            .map(|(_, names)| {
-                let exe = &exe;
-                s.spawn(move || {
-                    let server = Server::start();
-                    // The managed-token test also registers it over HTTP (POST /_mock/app).
-                    server.add_app("cli_go", "go-secret");
-                    let mut cmd = Command::new(exe);
-                    go_env(&mut cmd);
-                    let out = cmd
-                        .env("FEISHU_TEST_BASE_URL", server.base_url())
-                        .args(["-test.count=1", "-test.v", "-test.run"])
-                        .arg(format!("^({})$", names.join("|")))
-                        .output()
-                        .expect("run the Go test binary");
-                    let text = format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                    assert!(out.status.success(), "Go tests {names:?} failed\n{text}");
-                    assert!(
-                        server.request_count() > 0,
-                        "Go tests {names:?} sent nothing"
-                    );
-                    text
-                })
-            })
-            .collect();
-        runs.into_iter()
-            .map(|r| r.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    let shares: Vec<Vec<&str>> = shares
+        .into_iter()
+        .map(|(_, names)| names)
+        .filter(|names| !names.is_empty())
+        .collect();
+    let runs = native::run_workers(shares.len(), |i| {
+        let names = &shares[i];
+        let server = Server::start();
+        // The managed-token test also registers it over HTTP (POST /_mock/app).
+        server.add_app("cli_go", "go-secret");
+        let mut cmd = Command::new(&exe);
+        go_env(&mut cmd);
+        let out = cmd
+            .env("FEISHU_TEST_BASE_URL", server.base_url())
+            .args(["-test.count=1", "-test.v", "-test.run"])
+            .arg(format!("^({})$", names.join("|")))
+            .output()
+            .expect("run the Go test binary");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "Go tests {names:?} failed\n{text}");
+        (text, server.request_count())
     });
+    // A share may hold only tests that send nothing; all of them together must not.
+    let requests: usize = runs.iter().map(|r| r.1).sum();
+    assert!(requests > 0, "the Go tests sent nothing");
+    let outputs: Vec<&str> = runs.iter().map(|r| r.0.as_str()).collect();
     let out = outputs.join("\n");
     // "--- PASS: TestName (1.23s)" of each top-level test (subtests are indented).
     let results: Vec<(&str, &str, f64)> = out

@@ -272,30 +272,19 @@ fn unittest_module(python: RunPython, name: &str, what: &str) -> u32 {
     let mut args = vec!["-c", WORKER, claims.dir()];
     args.extend(ids.iter().map(String::as_str));
 
-    let (mut ran, mut requests, mut fetches) = (0, 0, 0);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..WORKERS)
-            .map(|i| {
-                let args = &args;
-                s.spawn(move || {
-                    let (server, env) = unittest_server();
-                    let out = python(args, &env_refs(&env), &format!("{name}_{i}"));
-                    let ran = check_worker(&out, &format!("{what} (worker {i} of {WORKERS})"));
-                    (
-                        ran,
-                        server.request_count(),
-                        server.token_fetches_for(APP_ID),
-                    )
-                })
-            })
-            .collect();
-        for worker in workers {
-            let (n, r, f) = worker
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (ran, requests, fetches) = (ran + n, requests + r, fetches + f);
-        }
+    let results = native::run_workers(WORKERS, |i| {
+        let (server, env) = unittest_server();
+        let out = python(&args, &env_refs(&env), &format!("{name}_{i}"));
+        let ran = check_worker(&out, &format!("{what} (worker {i} of {WORKERS})"));
+        (
+            ran,
+            server.request_count(),
+            server.token_fetches_for(APP_ID),
+        )
     });
+    let ran: usize = results.iter().map(|r| r.0).sum();
+    let requests: usize = results.iter().map(|r| r.1).sum();
+    let fetches: usize = results.iter().map(|r| r.2).sum();
     claims.assert_all_claimed(&ids, what);
     assert_eq!(
         ran,

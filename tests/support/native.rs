@@ -330,6 +330,19 @@ pub fn assert_no_sanitizer_report(what: &str, out: &Output) {
 /// mostly wait (for polls, write pacing, deadlines), not for the CPU.
 pub const WORKERS: usize = 6;
 
+/// Runs `worker(0)` ... `worker(n - 1)` in threads of their own, all at once, and returns
+/// what they returned, in that order; a worker's panic is the caller's.
+pub fn run_workers<T: Send>(n: usize, worker: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let worker = &worker;
+        let running: Vec<_> = (0..n).map(|i| s.spawn(move || worker(i))).collect();
+        running
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// The directory in which the workers of one test program (processes running at once,
 /// each against a mock server of its own) claim its tests: a worker runs a test only if
 /// it creates `<dir>/<test>` first, and writes the seconds the test took into that file.
